@@ -1,0 +1,359 @@
+/*
+ * The loop: creation, the run loop phases, call_soon, the thread-safe queue
+ * and fork detection.
+ *
+ * One iteration, in asyncio's order (BaseEventLoop._run_once):
+ *   1. update time, compute the wait timeout (0 if callbacks are ready or a
+ *      stop was asked for, else until the earliest timer)
+ *   2. submit and wait once, dispatching every completion (backend)
+ *   3. update time, move thread-safe callbacks to the ready queue
+ *   4. move expired timers to the ready queue
+ *   5. run the callbacks that were ready when this phase began
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "loop.h"
+
+static atomic_uint fork_generation;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+    atomic_fetch_add_explicit(&fork_generation, 1, memory_order_relaxed);
+}
+
+static void install_atfork(void)
+{
+    pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+uint64_t rl__clock_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void rl_loop_config_init(struct rl_loop_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+static int config_normalize(struct rl_loop_config *cfg)
+{
+    if (cfg->backend < RL_BACKEND_AUTO || cfg->backend > RL_BACKEND_EPOLL)
+        return -EINVAL;
+    if (!cfg->sq_entries)
+        cfg->sq_entries = 256;
+    if (!cfg->bufring_entries)
+        cfg->bufring_entries = 256;
+    if (!cfg->bufring_size)
+        cfg->bufring_size = 16384;
+    /* io_uring wants powers of two; 32768 is the kernel's buffer-ring cap */
+    if (cfg->bufring_entries & (cfg->bufring_entries - 1) ||
+        cfg->bufring_entries > 32768 || cfg->sq_entries > 32768)
+        return -EINVAL;
+    return 0;
+}
+
+int rl_loop_new(rl_loop **out, const struct rl_loop_config *cfg)
+{
+    rl_loop *loop;
+    int ret;
+
+    pthread_once(&atfork_once, install_atfork);
+    loop = calloc(1, sizeof(*loop));
+    if (!loop)
+        return -ENOMEM;
+    if (cfg)
+        loop->cfg = *cfg;
+    ret = config_normalize(&loop->cfg);
+    if (ret < 0)
+        goto err_free_loop;
+    rl_list_init(&loop->ready);
+    atomic_init(&loop->ts_head, NULL);
+    atomic_init(&loop->sleeping, 0);
+    atomic_init(&loop->wake_pending, 0);
+    ret = rl__timers_init(loop);
+    if (ret < 0)
+        goto err_free_loop;
+    loop->fork_gen = atomic_load(&fork_generation);
+    loop->now = rl__clock_ns();
+    ret = rl__backend_select(loop, &loop->cfg);
+    if (ret < 0)
+        goto err_free_timers;
+    *out = loop;
+    return 0;
+
+err_free_timers:
+    rl__timers_fini(loop);
+err_free_loop:
+    free(loop);
+    return ret;
+}
+
+void rl_loop_free(rl_loop *loop)
+{
+    int rounds;
+
+    if (!loop || loop->running)
+        return;
+    if (loop->fork_gen != atomic_load(&fork_generation))
+        rl_loop_fork(loop);
+    /* Cancel what is in flight and let the final callbacks run; bounded so
+     * that a misbehaving kernel cannot hang us. */
+    if (loop->pending)
+        loop->ops->cancel(loop, NULL, -1);
+    for (rounds = 0; loop->pending && rounds < 200; rounds++)
+        if (loop->ops->wait(loop, 50 * 1000 * 1000) < 0)
+            break;
+    loop->ops->fini(loop);
+    rl__timers_fini(loop);
+    free(loop);
+}
+
+uint64_t rl_loop_now(const rl_loop *loop)
+{
+    return loop->now;
+}
+
+uint64_t rl_loop_update_time(rl_loop *loop)
+{
+    loop->now = rl__clock_ns();
+    return loop->now;
+}
+
+void rl_loop_stop(rl_loop *loop)
+{
+    loop->stop = true;
+}
+
+void rl_loop_break(rl_loop *loop)
+{
+    loop->brk = true;
+}
+
+void rl_loop_set_block_hooks(rl_loop *loop, rl_block_fn before,
+                             rl_block_fn after, void *arg)
+{
+    loop->block_before = before;
+    loop->block_after = after;
+    loop->block_arg = arg;
+}
+
+void rl_loop_set_data(rl_loop *loop, void *data)
+{
+    loop->data = data;
+}
+
+void *rl_loop_get_data(const rl_loop *loop)
+{
+    return loop->data;
+}
+
+const char *rl_loop_backend_name(const rl_loop *loop)
+{
+    return loop->ops->name;
+}
+
+int rl_loop_backend(const rl_loop *loop)
+{
+    return loop->ops->kind;
+}
+
+int rl_loop_fallback_errno(const rl_loop *loop)
+{
+    return loop->fallback_errno;
+}
+
+const char *rl_loop_fallback_reason(const rl_loop *loop)
+{
+    return loop->fallback_reason;
+}
+
+unsigned rl_loop_features(const rl_loop *loop)
+{
+    return loop->ops->capabilities(loop);
+}
+
+unsigned rl_loop_pending(const rl_loop *loop)
+{
+    return loop->pending;
+}
+
+int rl_loop_fd_closed(rl_loop *loop, int fd)
+{
+    if (fd < 0)
+        return -EBADF;
+    return loop->ops->fd_closed(loop, fd);
+}
+
+int rl_loop_fork(rl_loop *loop)
+{
+    loop->fork_gen = atomic_load(&fork_generation);
+    atomic_store(&loop->sleeping, 0);
+    atomic_store(&loop->wake_pending, 0);
+    return loop->ops->fork(loop);
+}
+
+/* ---- call_soon and the thread-safe queue ------------------------------- */
+
+void rl_callback_init(rl_callback *cb, rl_callback_fn fn, void *data)
+{
+    rl_list_init(&cb->node);
+    cb->fn = fn;
+    cb->data = data;
+    cb->next_ts = NULL;
+    cb->queued = 0;
+}
+
+int rl_call_soon(rl_loop *loop, rl_callback *cb)
+{
+    if (cb->queued)
+        return -EBUSY;
+    cb->queued = 1;
+    rl_list_add_tail(&loop->ready, &cb->node);
+    return 0;
+}
+
+bool rl_callback_cancel(rl_loop *loop, rl_callback *cb)
+{
+    (void)loop;
+    if (!cb->queued)
+        return false;
+    rl_list_del(&cb->node);
+    cb->queued = 0;
+    return true;
+}
+
+int rl_call_threadsafe(rl_loop *loop, rl_callback *cb)
+{
+    rl_callback *head = atomic_load_explicit(&loop->ts_head,
+                                             memory_order_relaxed);
+
+    do {
+        cb->next_ts = head;
+    } while (!atomic_compare_exchange_weak(&loop->ts_head, &head, cb));
+    /* Pairs with the sleeping store + queue check in loop_iterate(). */
+    if (atomic_load(&loop->sleeping) && !atomic_exchange(&loop->wake_pending, 1))
+        loop->ops->wake(loop);
+    return 0;
+}
+
+/* Move thread-safe callbacks to the ready queue in the order they came. */
+static void drain_threadsafe(rl_loop *loop)
+{
+    rl_callback *cb, *rev = NULL, *next;
+
+    if (!atomic_load_explicit(&loop->ts_head, memory_order_relaxed))
+        return;
+    cb = atomic_exchange(&loop->ts_head, NULL);
+    for (; cb; cb = next) {
+        next = cb->next_ts;
+        cb->next_ts = rev;
+        rev = cb;
+    }
+    for (cb = rev; cb; cb = next) {
+        next = cb->next_ts;
+        cb->next_ts = NULL;
+        if (!cb->queued) {
+            cb->queued = 1;
+            rl_list_add_tail(&loop->ready, &cb->node);
+        }
+    }
+}
+
+/* Run the callbacks queued before this phase began; those they queue wait
+ * for the next iteration. */
+static void run_ready(rl_loop *loop)
+{
+    struct rl_list todo, *n;
+
+    if (rl_list_empty(&loop->ready) || loop->brk)
+        return;
+    rl_list_init(&todo);
+    rl_list_splice_tail(&todo, &loop->ready);
+    while ((n = rl_list_pop(&todo))) {
+        rl_callback *cb = rl_container_of(n, rl_callback, node);
+        cb->queued = 0;
+        cb->fn(loop, cb);
+        if (loop->brk) {
+            /* put the rest back in front of what was queued meanwhile */
+            rl_list_splice_tail(&todo, &loop->ready);
+            rl_list_splice_tail(&loop->ready, &todo);
+            return;
+        }
+    }
+}
+
+static bool loop_alive(const rl_loop *loop)
+{
+    return loop->pending || loop->timers.n || !rl_list_empty(&loop->ready) ||
+           atomic_load_explicit(&loop->ts_head, memory_order_relaxed);
+}
+
+static int64_t loop_timeout(rl_loop *loop, bool nowait)
+{
+    uint64_t next;
+
+    if (nowait || loop->stop || !rl_list_empty(&loop->ready))
+        return 0;
+    next = rl__timers_next(loop);
+    if (next == UINT64_MAX)
+        return -1;
+    return next > loop->now ? (int64_t)(next - loop->now) : 0;
+}
+
+static int loop_iterate(rl_loop *loop, bool nowait)
+{
+    int64_t timeout;
+    int ret;
+
+    loop->brk = false;
+    loop->now = rl__clock_ns();
+    timeout = loop_timeout(loop, nowait);
+    if (timeout != 0) {
+        atomic_store(&loop->sleeping, 1);
+        if (atomic_load(&loop->ts_head))
+            timeout = 0;
+    }
+    ret = loop->ops->wait(loop, timeout);
+    atomic_store_explicit(&loop->sleeping, 0, memory_order_relaxed);
+    atomic_store_explicit(&loop->wake_pending, 0, memory_order_relaxed);
+    loop->now = rl__clock_ns();
+    drain_threadsafe(loop);
+    rl__timers_expire(loop);
+    run_ready(loop);
+    return ret < 0 ? ret : 0;
+}
+
+int rl_loop_run(rl_loop *loop, int mode)
+{
+    int ret = 0;
+
+    if (mode < RL_RUN_DEFAULT || mode > RL_RUN_NOWAIT)
+        return -EINVAL;
+    if (loop->running)
+        return -EBUSY;
+    if (loop->fork_gen != atomic_load(&fork_generation)) {
+        ret = rl_loop_fork(loop);
+        if (ret < 0)
+            return ret;
+    }
+    loop->running = true;
+    do {
+        bool nowait = mode == RL_RUN_NOWAIT ||
+                      (mode == RL_RUN_DEFAULT && !loop_alive(loop));
+        ret = loop_iterate(loop, nowait);
+    } while (ret == 0 && mode == RL_RUN_DEFAULT && !loop->stop &&
+             !loop->brk && loop_alive(loop));
+    loop->stop = false;
+    loop->brk = false;
+    loop->running = false;
+    return ret < 0 ? ret : loop_alive(loop);
+}

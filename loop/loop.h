@@ -1,0 +1,77 @@
+/* The loop object, shared by the core and the backends (internal). */
+#ifndef RL_LOOP_INTERNAL_H
+#define RL_LOOP_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "list.h"
+#include "policy/backend.h"
+#include "ringloop.h"
+
+struct rl_timer_heap {
+    rl_timer **v;
+    uint32_t n;
+    uint32_t cap;
+};
+
+struct rl_loop {
+    const struct rl_backend_ops *ops;
+    void *backend; /* the backend's own state */
+
+    uint64_t now; /* cached monotonic ns */
+    struct rl_list ready;
+    struct rl_timer_heap timers;
+    uint64_t timer_seq;
+
+    /* Thread-safe queue: a Treiber stack, reversed by the loop on drain. */
+    _Atomic(rl_callback *) ts_head;
+    atomic_int sleeping;     /* the loop is in (or about to enter) wait */
+    atomic_int wake_pending; /* a wake() was sent and not yet consumed */
+
+    unsigned pending; /* ops in flight */
+    unsigned fork_gen;
+    bool stop;
+    bool brk;
+    bool running;
+
+    rl_block_fn block_before;
+    rl_block_fn block_after;
+    void *block_arg;
+    void *data; /* the embedder's */
+
+    struct rl_loop_config cfg; /* with defaults filled in */
+    unsigned disable;          /* features switched off (cfg | env) */
+    int fallback_errno;
+    char fallback_reason[192];
+};
+
+/*
+ * Backends wrap the syscall that may sleep (timeout != 0) in these, and
+ * dispatch no completion in between.
+ */
+static inline void rl__block_begin(rl_loop *loop)
+{
+    if (loop->block_before)
+        loop->block_before(loop, loop->block_arg);
+}
+
+static inline void rl__block_end(rl_loop *loop)
+{
+    if (loop->block_after)
+        loop->block_after(loop, loop->block_arg);
+}
+
+/* loop/timer.c */
+int rl__timers_init(rl_loop *loop);
+void rl__timers_fini(rl_loop *loop);
+/* Deadline of the earliest armed timer, or UINT64_MAX. */
+uint64_t rl__timers_next(const rl_loop *loop);
+/* Move timers due at loop->now to the ready queue, earliest first. */
+void rl__timers_expire(rl_loop *loop);
+
+/* loop/loop.c */
+uint64_t rl__clock_ns(void);
+
+#endif /* RL_LOOP_INTERNAL_H */

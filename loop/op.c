@@ -1,0 +1,207 @@
+/*
+ * Operations: the rl_prep_*() helpers, submission, cancellation and the
+ * completion entry point the backends call.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "loop.h"
+
+static inline void prep(rl_op *op, uint8_t opcode, int fd, rl_op_fn fn,
+                        void *data)
+{
+    memset(op, 0, sizeof(*op));
+    op->opcode = opcode;
+    op->fd = fd;
+    op->fn = fn;
+    op->data = data;
+    rl_list_init(&op->node);
+}
+
+void rl_prep_nop(rl_op *op, rl_op_fn fn, void *data)
+{
+    prep(op, RL_OP_NOP, -1, fn, data);
+}
+
+void rl_prep_accept(rl_op *op, int fd, struct sockaddr *addr,
+                    socklen_t *addrlen, int flags, rl_op_fn fn, void *data)
+{
+    prep(op, RL_OP_ACCEPT, fd, fn, data);
+    op->u.accept.addr = addr;
+    op->u.accept.addrlen = addrlen;
+    op->u.accept.flags = flags;
+}
+
+void rl_prep_accept_multishot(rl_op *op, int fd, int flags, rl_op_fn fn,
+                              void *data)
+{
+    rl_prep_accept(op, fd, NULL, NULL, flags, fn, data);
+    op->flags = RL_F_MULTISHOT;
+}
+
+void rl_prep_connect(rl_op *op, int fd, const struct sockaddr *addr,
+                     socklen_t addrlen, rl_op_fn fn, void *data)
+{
+    prep(op, RL_OP_CONNECT, fd, fn, data);
+    op->u.connect.addr = addr;
+    op->u.connect.addrlen = addrlen;
+}
+
+void rl_prep_recv(rl_op *op, int fd, void *buf, size_t len, int msg_flags,
+                  rl_op_fn fn, void *data)
+{
+    prep(op, RL_OP_RECV, fd, fn, data);
+    op->u.io.buf = buf;
+    op->u.io.len = len;
+    op->u.io.msg_flags = msg_flags;
+}
+
+void rl_prep_recv_multishot(rl_op *op, int fd, rl_op_fn fn, void *data)
+{
+    rl_prep_recv(op, fd, NULL, 0, 0, fn, data);
+    op->flags = RL_F_MULTISHOT;
+}
+
+void rl_prep_send(rl_op *op, int fd, const void *buf, size_t len,
+                  int msg_flags, rl_op_fn fn, void *data)
+{
+    prep(op, RL_OP_SEND, fd, fn, data);
+    op->u.io.buf = (void *)buf;
+    op->u.io.len = len;
+    op->u.io.msg_flags = msg_flags;
+}
+
+void rl_prep_recvmsg(rl_op *op, int fd, struct msghdr *msg, int msg_flags,
+                     rl_op_fn fn, void *data)
+{
+    prep(op, RL_OP_RECVMSG, fd, fn, data);
+    op->u.msg.msg = msg;
+    op->u.msg.msg_flags = msg_flags;
+}
+
+void rl_prep_sendmsg(rl_op *op, int fd, const struct msghdr *msg,
+                     int msg_flags, rl_op_fn fn, void *data)
+{
+    prep(op, RL_OP_SENDMSG, fd, fn, data);
+    op->u.msg.msg = (struct msghdr *)msg;
+    op->u.msg.msg_flags = msg_flags;
+}
+
+void rl_prep_read(rl_op *op, int fd, void *buf, size_t len, int64_t offset,
+                  rl_op_fn fn, void *data)
+{
+    prep(op, RL_OP_READ, fd, fn, data);
+    op->u.rw.buf = buf;
+    op->u.rw.len = len;
+    op->u.rw.offset = offset;
+}
+
+void rl_prep_write(rl_op *op, int fd, const void *buf, size_t len,
+                   int64_t offset, rl_op_fn fn, void *data)
+{
+    prep(op, RL_OP_WRITE, fd, fn, data);
+    op->u.rw.buf = (void *)buf;
+    op->u.rw.len = len;
+    op->u.rw.offset = offset;
+}
+
+void rl_prep_close(rl_op *op, int fd, rl_op_fn fn, void *data)
+{
+    prep(op, RL_OP_CLOSE, fd, fn, data);
+}
+
+void rl_prep_shutdown(rl_op *op, int fd, int how, rl_op_fn fn, void *data)
+{
+    prep(op, RL_OP_SHUTDOWN, fd, fn, data);
+    op->u.shutdown.how = how;
+}
+
+void rl_prep_poll(rl_op *op, int fd, unsigned events, bool repeat,
+                  rl_op_fn fn, void *data)
+{
+    prep(op, RL_OP_POLL, fd, fn, data);
+    op->u.poll.events = events;
+    if (repeat)
+        op->flags = RL_F_MULTISHOT;
+}
+
+static bool op_valid(const rl_op *op)
+{
+    if (op->opcode >= RL_OP__COUNT || !op->fn)
+        return false;
+    if (op->flags & ~RL_F_MULTISHOT)
+        return false;
+    if (op->flags & RL_F_MULTISHOT) {
+        switch (op->opcode) {
+        case RL_OP_ACCEPT:
+        case RL_OP_POLL:
+            return true;
+        case RL_OP_RECV:
+            return op->u.io.buf == NULL;
+        default:
+            return false;
+        }
+    }
+    if (op->opcode == RL_OP_RECVMSG || op->opcode == RL_OP_SENDMSG)
+        return op->u.msg.msg != NULL;
+    return true;
+}
+
+int rl_submit(rl_loop *loop, rl_op *op)
+{
+    int ret;
+
+    if (op->state != RL__OP_IDLE)
+        return -EBUSY;
+    if (!op_valid(op))
+        return -EINVAL;
+    if (op->opcode != RL_OP_NOP && op->fd < 0)
+        return -EBADF;
+    op->loop = loop;
+    op->state = RL__OP_IN_FLIGHT;
+    op->res = 0;
+    op->cflags = 0;
+    op->buf = NULL;
+    loop->pending++;
+    ret = loop->ops->submit(loop, op);
+    if (ret < 0) {
+        op->state = RL__OP_IDLE;
+        loop->pending--;
+    }
+    return ret;
+}
+
+bool rl_op_in_flight(const rl_op *op)
+{
+    return op->state != RL__OP_IDLE;
+}
+
+int rl_op_cancel(rl_loop *loop, rl_op *op)
+{
+    if (op->state == RL__OP_IDLE || op->loop != loop)
+        return -ENOENT;
+    if (op->state == RL__OP_CANCELING)
+        return 0;
+    op->state = RL__OP_CANCELING;
+    return loop->ops->cancel(loop, op, -1);
+}
+
+int rl_cancel_fd(rl_loop *loop, int fd)
+{
+    if (fd < 0)
+        return -EBADF;
+    return loop->ops->cancel(loop, NULL, fd);
+}
+
+void rl__op_complete(rl_loop *loop, rl_op *op, int res, unsigned cflags,
+                     void *buf)
+{
+    op->res = res;
+    op->cflags = cflags;
+    op->buf = buf;
+    if (!(cflags & RL_CQE_MORE)) {
+        op->state = RL__OP_IDLE;
+        loop->pending--;
+    }
+    op->fn(loop, op);
+}
