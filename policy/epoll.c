@@ -1,0 +1,724 @@
+/*
+ * The epoll backend: completions emulated on top of readiness.
+ *
+ * submit() only queues an op; the next wait() tries its syscall, and only
+ * when that says EAGAIN is the op parked on its fd's read, write or poll
+ * queue. An fd is registered once, edge-triggered, on its first park and
+ * stays registered until it is closed. An edge runs the fd's queues in order
+ * until an op would block again.
+ *
+ * Every op in flight sits on exactly one list, so that cancel, close and
+ * fork can find it: submitted (to try), batch (being run now), an fd queue,
+ * or done (final result decided, delivered later in wait()). No completion
+ * is ever delivered from inside submit(), cancel(), fd_closed() or fork().
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "loop/loop.h"
+
+#define NEVENTS 128
+#define BUDGET 8 /* results per multishot op per iteration, for fairness */
+#define EV_WAKE UINT64_MAX
+#define EP_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET)
+
+enum { Q_READ, Q_WRITE, Q_POLL, NQ };
+enum { T_AGAIN, T_DONE, T_BUDGET }; /* what run_op() left behind */
+
+/* op->priv bits */
+#define P_DONE 1u    /* on the done list, result in op->res */
+#define P_STARTED 2u /* connect in progress: wait for writability */
+
+/* fdent.flags */
+#define FD_REG 1u    /* in the epoll set */
+#define FD_ALWAYS 2u /* epoll refused it (EPERM: a regular file) */
+#define FD_KNOWN 4u  /* FD_BLOCK is valid */
+#define FD_BLOCK 8u  /* blocking mode, and not a file: may sleep */
+
+struct fdent {
+    struct rl_list q[NQ];
+    unsigned flags;
+};
+
+struct ep {
+    int epfd;
+    int evfd;
+    bool no_pwait2;
+    struct fdent *fds;
+    size_t nfds;
+    struct rl_list submitted;
+    struct rl_list batch;
+    struct rl_list done;
+    char *scratch; /* multishot recv data, valid during one callback */
+    size_t scratch_len;
+    struct epoll_event ev[NEVENTS];
+};
+
+/* The queue each opcode waits on; -1: it never waits (NOP, CLOSE, SHUTDOWN
+ * always run, and only fork cancels them). */
+static const signed char op_q[RL_OP__COUNT] = {
+    [RL_OP_NOP] = -1,          [RL_OP_ACCEPT] = Q_READ,
+    [RL_OP_CONNECT] = Q_WRITE, [RL_OP_RECV] = Q_READ,
+    [RL_OP_SEND] = Q_WRITE,    [RL_OP_RECVMSG] = Q_READ,
+    [RL_OP_SENDMSG] = Q_WRITE, [RL_OP_READ] = Q_READ,
+    [RL_OP_WRITE] = Q_WRITE,   [RL_OP_CLOSE] = -1,
+    [RL_OP_SHUTDOWN] = -1,     [RL_OP_POLL] = Q_POLL,
+};
+
+/* Decide op's final result; flush_done() delivers it. */
+static void finish(struct ep *b, rl_op *op, int res)
+{
+    rl_list_del(&op->node);
+    op->res = res;
+    op->priv |= P_DONE;
+    rl_list_add_tail(&b->done, &op->node);
+}
+
+static int flush_done(rl_loop *loop)
+{
+    struct ep *b = loop->backend;
+    struct rl_list *n;
+    int count = 0;
+
+    while ((n = rl_list_pop(&b->done))) {
+        rl_op *op = rl_container_of(n, rl_op, node);
+        count++;
+        rl__op_complete(loop, op, op->res, 0, NULL);
+    }
+    return count;
+}
+
+/* The queue heads are pointed at by their ops, so a bigger table is filled
+ * by splicing, not by realloc(). */
+static int fd_grow(struct ep *b, int fd)
+{
+    size_t cap = b->nfds ? b->nfds : 64, i;
+    struct fdent *v;
+    int q;
+
+    while (cap <= (size_t)fd)
+        cap *= 2;
+    v = malloc(cap * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    for (i = 0; i < cap; i++) {
+        v[i].flags = i < b->nfds ? b->fds[i].flags : 0;
+        for (q = 0; q < NQ; q++) {
+            rl_list_init(&v[i].q[q]);
+            if (i < b->nfds)
+                rl_list_splice_tail(&v[i].q[q], &b->fds[i].q[q]);
+        }
+    }
+    free(b->fds);
+    b->fds = v;
+    b->nfds = cap;
+    return 0;
+}
+
+/* fd's entry, grown on demand. NULL for fd < 0 or out of memory. The table
+ * may move in any callback: look entries up again after one. */
+static struct fdent *fd_get(struct ep *b, int fd)
+{
+    if (fd < 0 || ((size_t)fd >= b->nfds && fd_grow(b, fd) < 0))
+        return NULL;
+    return &b->fds[fd];
+}
+
+static bool queued(const struct ep *b, int fd, int q)
+{
+    return (size_t)fd < b->nfds && !rl_list_empty(&b->fds[fd].q[q]);
+}
+
+/* Register fd once (entry must exist). 0 or -errno. */
+static int fd_arm(struct ep *b, int fd)
+{
+    struct fdent *e = &b->fds[fd];
+    struct epoll_event ev = {.events = EP_EVENTS, .data.u64 = (uint64_t)fd};
+
+    if (e->flags & (FD_REG | FD_ALWAYS))
+        return 0;
+    if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST)
+        e->flags |= FD_REG;
+    else if (errno == EPERM)
+        e->flags |= FD_ALWAYS;
+    else
+        return -errno;
+    return 0;
+}
+
+/* accept, read and write have no per-call "don't wait" flag: true if fd
+ * could make them sleep (blocking mode, not a regular file). Cached. */
+static bool fd_blocking(struct ep *b, int fd)
+{
+    struct fdent *e = fd_get(b, fd);
+    struct stat st;
+    int fl;
+
+    if (!e)
+        return false;
+    if (!(e->flags & FD_KNOWN)) {
+        fl = fcntl(fd, F_GETFL);
+        if (fl < 0)
+            return false; /* the syscall itself will report it */
+        if (!(fl & O_NONBLOCK) && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) &&
+            !S_ISBLK(st.st_mode))
+            e->flags |= FD_BLOCK;
+        e->flags |= FD_KNOWN;
+    }
+    return e->flags & FD_BLOCK;
+}
+
+static bool ready_now(int fd, short events)
+{
+    struct pollfd p = {.fd = fd, .events = events};
+
+    return poll(&p, 1, 0) > 0;
+}
+
+/* A blocking socket is switched to non-blocking for the call only: the
+ * connect must not sleep. */
+static int do_connect(rl_op *op)
+{
+    int fd = op->fd, err = 0, fl, r;
+    socklen_t len = sizeof(err);
+
+    if (op->priv & P_STARTED) {
+        if (!ready_now(fd, POLLOUT))
+            return -EAGAIN;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            return -errno;
+        return -err;
+    }
+    fl = fcntl(fd, F_GETFL);
+    if (fl >= 0 && !(fl & O_NONBLOCK))
+        fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    r = connect(fd, op->u.connect.addr, op->u.connect.addrlen) < 0 ? -errno : 0;
+    if (fl >= 0 && !(fl & O_NONBLOCK))
+        fcntl(fd, F_SETFL, fl);
+    if (r == -EINPROGRESS) {
+        op->priv |= P_STARTED;
+        return -EAGAIN;
+    }
+    return r;
+}
+
+/* preadv2/pwritev2: offset -1 is the file position. A blocking pipe or
+ * socket gets RWF_NOWAIT; where that is not supported (ttys, character
+ * devices) readiness is asked first. */
+static ssize_t do_rw(struct ep *b, rl_op *op)
+{
+    struct iovec iov = {.iov_base = op->u.rw.buf, .iov_len = op->u.rw.len};
+    off_t off = op->u.rw.offset < 0 ? -1 : (off_t)op->u.rw.offset;
+    bool wr = op->opcode == RL_OP_WRITE;
+    int fl = fd_blocking(b, op->fd) ? RWF_NOWAIT : 0;
+    ssize_t r;
+
+    r = wr ? pwritev2(op->fd, &iov, 1, off, fl)
+           : preadv2(op->fd, &iov, 1, off, fl);
+    if (r < 0 && errno == EOPNOTSUPP && fl) {
+        if (!ready_now(op->fd, wr ? POLLOUT : POLLIN))
+            return errno = EAGAIN, -1;
+        r = wr ? pwritev2(op->fd, &iov, 1, off, 0)
+               : preadv2(op->fd, &iov, 1, off, 0);
+    }
+    return r;
+}
+
+/* One try of op's syscall: a result, -errno, or -EAGAIN if it would block.
+ * A multishot recv reads into the scratch buffer and sets *buf. */
+static int attempt(struct ep *b, rl_op *op, void **buf)
+{
+    int fd = op->fd;
+    ssize_t r;
+
+    switch (op->opcode) {
+    case RL_OP_NOP:
+        return 0;
+    case RL_OP_ACCEPT:
+        if (fd_blocking(b, fd) && !ready_now(fd, POLLIN))
+            return -EAGAIN;
+        r = op->flags & RL_F_MULTISHOT
+                ? accept4(fd, NULL, NULL, op->u.accept.flags)
+                : accept4(fd, op->u.accept.addr, op->u.accept.addrlen,
+                          op->u.accept.flags);
+        if (r >= 0 && (size_t)r < b->nfds)
+            b->fds[r].flags = 0; /* a new file: drop any stale entry */
+        break;
+    case RL_OP_CONNECT:
+        return do_connect(op);
+    case RL_OP_RECV:
+        if (!(op->flags & RL_F_MULTISHOT)) {
+            r = recv(fd, op->u.io.buf, op->u.io.len,
+                     op->u.io.msg_flags | MSG_DONTWAIT);
+            break;
+        }
+        if (!b->scratch && !(b->scratch = malloc(b->scratch_len)))
+            return -ENOMEM;
+        *buf = b->scratch;
+        r = recv(fd, b->scratch, b->scratch_len,
+                 op->u.io.msg_flags | MSG_DONTWAIT);
+        break;
+    case RL_OP_SEND:
+        r = send(fd, op->u.io.buf, op->u.io.len,
+                 op->u.io.msg_flags | MSG_DONTWAIT | MSG_NOSIGNAL);
+        break;
+    case RL_OP_RECVMSG:
+        r = recvmsg(fd, op->u.msg.msg, op->u.msg.msg_flags | MSG_DONTWAIT);
+        break;
+    case RL_OP_SENDMSG:
+        r = sendmsg(fd, op->u.msg.msg,
+                    op->u.msg.msg_flags | MSG_DONTWAIT | MSG_NOSIGNAL);
+        break;
+    case RL_OP_READ:
+    case RL_OP_WRITE:
+        r = do_rw(b, op);
+        break;
+    case RL_OP_SHUTDOWN:
+        r = shutdown(fd, op->u.shutdown.how);
+        break;
+    default:
+        return -EINVAL;
+    }
+    return r < 0 ? -errno : (int)r;
+}
+
+/* Move the ops on l that belong to fd (fd < 0: all) to done, cancelled.
+ * Ops that never wait are left to run unless all is set. */
+static void cancel_list(struct ep *b, struct rl_list *l, int fd, bool all)
+{
+    struct rl_list *it, *next;
+
+    for (it = l->next; it != l; it = next) {
+        rl_op *op = rl_container_of(it, rl_op, node);
+        next = it->next;
+        if ((fd < 0 || op->fd == fd) && (all || op_q[op->opcode] >= 0))
+            finish(b, op, -ECANCELED);
+    }
+}
+
+static void cancel_fd(struct ep *b, int fd, bool all)
+{
+    size_t i = fd < 0 ? 0 : (size_t)fd;
+    size_t end = fd < 0 || i >= b->nfds ? b->nfds : i + 1;
+    int q;
+
+    for (; i < end; i++)
+        for (q = 0; q < NQ; q++)
+            cancel_list(b, &b->fds[i].q[q], -1, true);
+    cancel_list(b, &b->submitted, fd, all);
+    cancel_list(b, &b->batch, fd, all);
+}
+
+/* fd is being closed: cancel its ops, unregister, forget what we knew. */
+static void fd_forget(struct ep *b, int fd)
+{
+    if (fd < 0)
+        return;
+    cancel_fd(b, fd, false);
+    if ((size_t)fd < b->nfds) {
+        if (b->fds[fd].flags & FD_REG)
+            epoll_ctl(b->epfd, EPOLL_CTL_DEL, fd, NULL);
+        b->fds[fd].flags = 0;
+    }
+}
+
+/* op (on batch) would block: queue it behind fd's other waiters. */
+static void park(struct ep *b, rl_op *op, int q)
+{
+    int r = fd_get(b, op->fd) ? fd_arm(b, op->fd) : -ENOMEM;
+
+    if (r < 0) {
+        finish(b, op, r);
+        return;
+    }
+    rl_list_del(&op->node);
+    if ((b->fds[op->fd].flags & FD_ALWAYS) && q != Q_POLL)
+        rl_list_add_tail(&b->submitted, &op->node); /* no edge will come */
+    else
+        rl_list_add_tail(&b->fds[op->fd].q[q], &op->node);
+}
+
+/*
+ * Run op (on batch, or first on its queue) until it would block, delivering
+ * each result. T_AGAIN: op is untouched and waits. T_DONE: op left its list
+ * (completed, or cancelled from its callback). T_BUDGET: a multishot op had
+ * its share of this iteration; more may be ready.
+ */
+static int run_op(rl_loop *loop, rl_op *op, int *n)
+{
+    bool multi = (op->flags & RL_F_MULTISHOT) &&
+                 (op->opcode == RL_OP_RECV || op->opcode == RL_OP_ACCEPT);
+    void *buf = NULL;
+    int i, r;
+
+    for (i = 0; i < BUDGET; i++) {
+        r = attempt(loop->backend, op, &buf);
+        if (r == -EAGAIN)
+            return T_AGAIN;
+        ++*n;
+        if (!multi || r < 0 || (r == 0 && op->opcode == RL_OP_RECV)) {
+            rl_list_del(&op->node);
+            rl__op_complete(loop, op, r, 0, NULL);
+            return T_DONE;
+        }
+        rl__op_complete(loop, op, r, RL_CQE_MORE | (buf ? RL_CQE_BUFFER : 0),
+                        buf);
+        if (op->priv & P_DONE)
+            return T_DONE;
+    }
+    return T_BUDGET;
+}
+
+/* A poll op's first try. Registering an fd reports its current readiness as
+ * an edge, so a freshly registered fd needs no poll(2), and gets no second
+ * completion for the same readiness. */
+static void try_poll(rl_loop *loop, rl_op *op, int *n)
+{
+    struct ep *b = loop->backend;
+    struct fdent *e = fd_get(b, op->fd);
+    struct pollfd p = {.fd = op->fd, .events = (short)op->u.poll.events};
+    bool fresh = e && !(e->flags & (FD_REG | FD_ALWAYS));
+    int r = e ? fd_arm(b, op->fd) : -ENOMEM;
+
+    if (r < 0) {
+        finish(b, op, r);
+        return;
+    }
+    if ((!fresh || (e->flags & FD_ALWAYS)) && poll(&p, 1, 0) > 0 &&
+        !(op->flags & RL_F_MULTISHOT)) {
+        finish(b, op, p.revents);
+        return;
+    }
+    rl_list_del(&op->node);
+    rl_list_add_tail(&e->q[Q_POLL], &op->node);
+    if (p.revents) {
+        ++*n;
+        rl__op_complete(loop, op, p.revents, RL_CQE_MORE, NULL);
+    }
+}
+
+/* Try every op submitted since the last wait, in order. */
+static int run_tries(rl_loop *loop)
+{
+    struct ep *b = loop->backend;
+    void *buf;
+    int n = 0, q;
+
+    rl_list_splice_tail(&b->batch, &b->submitted);
+    while (!rl_list_empty(&b->batch)) {
+        rl_op *op = rl_container_of(b->batch.next, rl_op, node);
+
+        q = op_q[op->opcode];
+        if (op->opcode == RL_OP_CLOSE) {
+            fd_forget(b, op->fd); /* its ops are done before the close */
+            finish(b, op, close(op->fd) < 0 ? -errno : 0);
+        } else if (q < 0) {
+            finish(b, op, attempt(b, op, &buf));
+        } else if (q == Q_POLL) {
+            try_poll(loop, op, &n);
+        } else if (queued(b, op->fd, q)) {
+            park(b, op, q); /* FIFO: behind the ops already waiting */
+        } else {
+            switch (run_op(loop, op, &n)) {
+            case T_AGAIN:
+                park(b, op, q);
+                break;
+            case T_BUDGET:
+                rl_list_del(&op->node);
+                rl_list_add_tail(&b->submitted, &op->node);
+                break;
+            }
+        }
+    }
+    return n;
+}
+
+/* An edge with events ev: run fd's polls against ev. */
+static int run_polls(rl_loop *loop, int fd, unsigned ev)
+{
+    struct ep *b = loop->backend;
+    int n = 0;
+
+    ev |= (ev & EPOLLIN ? POLLRDNORM : 0) | (ev & EPOLLOUT ? POLLWRNORM : 0);
+    rl_list_splice_tail(&b->batch, &b->fds[fd].q[Q_POLL]);
+    while (!rl_list_empty(&b->batch)) {
+        rl_op *op = rl_container_of(b->batch.next, rl_op, node);
+        unsigned rev = ev & (op->u.poll.events | POLLERR | POLLHUP);
+
+        rl_list_del(&op->node);
+        if (rev && !(op->flags & RL_F_MULTISHOT)) {
+            n++;
+            rl__op_complete(loop, op, (int)rev, 0, NULL);
+            continue;
+        }
+        rl_list_add_tail(&b->fds[fd].q[Q_POLL], &op->node);
+        if (rev) {
+            n++;
+            rl__op_complete(loop, op, (int)rev, RL_CQE_MORE, NULL);
+        }
+    }
+    return n;
+}
+
+/* An edge: run fd's queue q in order until an op would block. */
+static int run_queue(rl_loop *loop, int fd, int q)
+{
+    struct ep *b = loop->backend;
+    struct rl_list *h;
+    int n = 0;
+
+    for (;;) {
+        h = &b->fds[fd].q[q];
+        if (rl_list_empty(h))
+            return n;
+        switch (run_op(loop, rl_container_of(h->next, rl_op, node), &n)) {
+        case T_AGAIN:
+            return n;
+        case T_BUDGET:
+            /* The rest saw no EAGAIN, so it must not wait for an edge. */
+            rl_list_splice_tail(&b->submitted, &b->fds[fd].q[q]);
+            return n;
+        }
+    }
+}
+
+static int dispatch(rl_loop *loop, int fd, unsigned ev)
+{
+    struct ep *b = loop->backend;
+    int n = 0;
+
+    if ((size_t)fd >= b->nfds)
+        return 0;
+    if (!rl_list_empty(&b->fds[fd].q[Q_POLL]))
+        n += run_polls(loop, fd, ev);
+    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))
+        n += run_queue(loop, fd, Q_READ);
+    if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+        n += run_queue(loop, fd, Q_WRITE);
+    return n;
+}
+
+/* Linux < 5.11 has no epoll_pwait2: epoll_wait, in ms rounded up. */
+static int wait_events(rl_loop *loop, int64_t ns)
+{
+    struct ep *b = loop->backend;
+    struct timespec ts = {.tv_sec = ns / 1000000000,
+                          .tv_nsec = ns % 1000000000};
+    int r = -1, ms;
+
+    if (ns)
+        rl__block_begin(loop);
+    if (ns > 0 && !b->no_pwait2) {
+        r = epoll_pwait2(b->epfd, b->ev, NEVENTS, &ts, NULL);
+        b->no_pwait2 = r < 0 && errno == ENOSYS;
+    }
+    if (ns <= 0 || b->no_pwait2) {
+        ms = ns < 0                    ? -1
+             : ns / 1000000 >= INT_MAX ? INT_MAX
+                                       : (int)((ns + 999999) / 1000000);
+        r = epoll_wait(b->epfd, b->ev, NEVENTS, ms);
+    }
+    r = r < 0 ? -errno : r;
+    if (ns)
+        rl__block_end(loop);
+    return r;
+}
+
+/*
+ * An edge is not a completion: it may find nothing to do (registering an fd
+ * reports its current state). Like io_uring, wait until something completes,
+ * wake() is called or the time is up.
+ */
+static int ep_wait(rl_loop *loop, int64_t timeout_ns)
+{
+    struct ep *b = loop->backend;
+    uint64_t v, now, end = timeout_ns > 0 ? rl__clock_ns() + timeout_ns : 0;
+    bool woken = false;
+    int n = 0, k, i;
+
+    for (;;) {
+        n += run_tries(loop);
+        n += flush_done(loop);
+        if (n || !rl_list_empty(&b->submitted))
+            timeout_ns = 0;
+        k = wait_events(loop, timeout_ns);
+        if (k < 0)
+            return k == -EINTR ? n : k;
+        for (i = 0; i < k; i++) {
+            if (b->ev[i].data.u64 != EV_WAKE) {
+                n += dispatch(loop, (int)b->ev[i].data.u64, b->ev[i].events);
+                continue;
+            }
+            woken = read(b->evfd, &v, sizeof(v)) != 0; /* drain */
+        }
+        n += flush_done(loop);
+        if (n || woken || timeout_ns == 0)
+            return n;
+        if (timeout_ns > 0) {
+            now = rl__clock_ns();
+            if (now >= end)
+                return n;
+            timeout_ns = (int64_t)(end - now);
+        }
+    }
+}
+
+static int ep_submit(rl_loop *loop, rl_op *op)
+{
+    struct ep *b = loop->backend;
+
+    op->priv = 0;
+    rl_list_add_tail(&b->submitted, &op->node);
+    return 0;
+}
+
+static int ep_cancel(rl_loop *loop, rl_op *op, int fd)
+{
+    struct ep *b = loop->backend;
+
+    if (!op)
+        cancel_fd(b, fd, false);
+    else if (!(op->priv & P_DONE) && op_q[op->opcode] >= 0)
+        finish(b, op, -ECANCELED);
+    return 0;
+}
+
+static void ep_wake(rl_loop *loop)
+{
+    struct ep *b = loop->backend;
+    uint64_t one = 1;
+    ssize_t r;
+
+    do
+        r = write(b->evfd, &one, sizeof(one));
+    while (r < 0 && errno == EINTR);
+}
+
+static unsigned ep_capabilities(const rl_loop *loop)
+{
+    (void)loop;
+    return 0;
+}
+
+static int ep_fd_closed(rl_loop *loop, int fd)
+{
+    fd_forget(loop->backend, fd);
+    return 0;
+}
+
+/* The epoll instance and its wakeup eventfd. why may be NULL. */
+static int instance_open(struct ep *b, char *why, size_t whylen)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV_WAKE};
+    const char *what = "epoll_create1";
+    int r;
+
+    b->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (b->epfd < 0) {
+        r = -errno;
+        goto err;
+    }
+    what = "eventfd";
+    b->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (b->evfd < 0) {
+        r = -errno;
+        goto err_close_epoll;
+    }
+    what = "epoll_ctl";
+    if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->evfd, &ev) == 0)
+        return 0;
+    r = -errno;
+    close(b->evfd);
+err_close_epoll:
+    close(b->epfd);
+err:
+    b->epfd = b->evfd = -1;
+    if (why)
+        snprintf(why, whylen, "%s: %s", what, strerror(-r));
+    return r;
+}
+
+static int ep_init(rl_loop *loop, const struct rl_loop_config *cfg,
+                   unsigned disable, char *why, size_t whylen)
+{
+    struct ep *b = calloc(1, sizeof(*b));
+    int r;
+
+    (void)disable; /* no optional fast paths here */
+    if (!b) {
+        snprintf(why, whylen, "epoll backend: out of memory");
+        return -ENOMEM;
+    }
+    rl_list_init(&b->submitted);
+    rl_list_init(&b->batch);
+    rl_list_init(&b->done);
+    b->scratch_len = cfg && cfg->bufring_size ? cfg->bufring_size : 16384;
+    r = instance_open(b, why, whylen);
+    if (r < 0)
+        goto err_free_backend;
+    loop->backend = b;
+    return 0;
+
+err_free_backend:
+    free(b);
+    return r;
+}
+
+static void ep_fini(rl_loop *loop)
+{
+    struct ep *b = loop->backend;
+
+    if (!b)
+        return;
+    if (b->evfd >= 0)
+        close(b->evfd);
+    if (b->epfd >= 0)
+        close(b->epfd);
+    free(b->fds);
+    free(b->scratch);
+    free(b);
+    loop->backend = NULL;
+}
+
+/* In the child the epoll set is the parent's too: leave it untouched (no
+ * EPOLL_CTL_DEL), just drop our descriptors and start afresh. The ops end
+ * with -ECANCELED in the next wait(), which then does not sleep. */
+static int ep_fork(rl_loop *loop)
+{
+    struct ep *b = loop->backend;
+    size_t i;
+
+    close(b->evfd);
+    close(b->epfd);
+    for (i = 0; i < b->nfds; i++)
+        b->fds[i].flags &= ~FD_REG;
+    cancel_fd(b, -1, true);
+    return instance_open(b, NULL, 0);
+}
+
+const struct rl_backend_ops rl__epoll_ops = {
+    .version = RL_BACKEND_OPS_VERSION,
+    .name = "epoll",
+    .kind = RL_BACKEND_EPOLL,
+    .init = ep_init,
+    .fini = ep_fini,
+    .submit = ep_submit,
+    .cancel = ep_cancel,
+    .wait = ep_wait,
+    .wake = ep_wake,
+    .capabilities = ep_capabilities,
+    .fd_closed = ep_fd_closed,
+    .fork = ep_fork,
+};
