@@ -1,0 +1,131 @@
+/*
+ * What Debian's liburing 2.3 lacks, for the io_uring backend. Every constant
+ * is guarded with #ifndef and every function with the liburing version, so
+ * a newer liburing wins where it has the real thing.
+ */
+#ifndef RL_URING_COMPAT_H
+#define RL_URING_COMPAT_H
+
+#include <errno.h>
+#include <liburing.h>
+#include <string.h>
+#include <sys/mman.h>
+
+/* ---- Setup flags (Linux 6.5+) ------------------------------------------ */
+#ifndef IORING_SETUP_NO_MMAP
+#define IORING_SETUP_NO_MMAP (1U << 14)
+#endif
+#ifndef IORING_SETUP_REGISTERED_FD_ONLY
+#define IORING_SETUP_REGISTERED_FD_ONLY (1U << 15)
+#endif
+#ifndef IORING_SETUP_NO_SQARRAY
+#define IORING_SETUP_NO_SQARRAY (1U << 16)
+#endif
+
+/* ---- Ring features (Linux 6.3+) ---------------------------------------- */
+#ifndef IORING_FEAT_REG_REG_RING
+#define IORING_FEAT_REG_REG_RING (1U << 13)
+#endif
+#ifndef IORING_FEAT_RECVSEND_BUNDLE
+#define IORING_FEAT_RECVSEND_BUNDLE (1U << 14)
+#endif
+#ifndef IORING_FEAT_MIN_TIMEOUT
+#define IORING_FEAT_MIN_TIMEOUT (1U << 15)
+#endif
+
+/* ---- send/recv, accept and cancel flags -------------------------------- */
+#ifndef IORING_RECVSEND_BUNDLE
+#define IORING_RECVSEND_BUNDLE (1U << 4) /* Linux 6.10+ */
+#endif
+#ifndef IORING_SEND_ZC_REPORT_USAGE
+#define IORING_SEND_ZC_REPORT_USAGE (1U << 3)
+#endif
+#ifndef IORING_ACCEPT_DONTWAIT
+#define IORING_ACCEPT_DONTWAIT (1U << 1) /* Linux 6.10+ */
+#endif
+#ifndef IORING_ACCEPT_POLL_FIRST
+#define IORING_ACCEPT_POLL_FIRST (1U << 2) /* Linux 6.10+ */
+#endif
+#ifndef IORING_ASYNC_CANCEL_USERDATA
+#define IORING_ASYNC_CANCEL_USERDATA (1U << 4) /* Linux 6.6+ */
+#endif
+#ifndef IORING_ASYNC_CANCEL_OP
+#define IORING_ASYNC_CANCEL_OP (1U << 5) /* Linux 6.6+ */
+#endif
+
+/* ---- CQE flags ---------------------------------------------------------- */
+#ifndef IORING_CQE_F_BUF_MORE
+#define IORING_CQE_F_BUF_MORE (1U << 4) /* incremental buffer consumption */
+#endif
+
+/* ---- Provided-buffer ring registration flags ---------------------------- */
+#ifndef IOU_PBUF_RING_MMAP
+#define IOU_PBUF_RING_MMAP 1 /* Linux 6.4+ */
+#endif
+#ifndef IOU_PBUF_RING_INC
+#define IOU_PBUF_RING_INC 2 /* Linux 6.12+ */
+#endif
+
+/*
+ * io_uring_enable_rings() is declared by liburing 2.3 but Debian's
+ * liburing.so.2 does not export it; go through io_uring_register().
+ */
+static inline int rl_uring_enable_rings(struct io_uring *ring)
+{
+    return io_uring_register(ring->ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL,
+                             0);
+}
+
+/* liburing < 2.4 has no version macros and no io_uring_setup_buf_ring(). */
+#ifndef IO_URING_CHECK_VERSION
+#define IO_URING_CHECK_VERSION(major, minor)                                   \
+    ((major) > 2 || ((major) == 2 && (minor) > 3))
+#define RL_URING_DEFINED_CHECK_VERSION
+#endif
+
+#if IO_URING_CHECK_VERSION(2, 4)
+/*
+ * Map and register a provided-buffer ring of nentries (a power of 2) for
+ * group bgid. Returns the ring, or NULL with *ret set to -errno. Free it
+ * with munmap(br, nentries * sizeof(struct io_uring_buf)) after
+ * io_uring_unregister_buf_ring() or after the ring is gone.
+ */
+static inline struct io_uring_buf_ring *
+io_uring_setup_buf_ring(struct io_uring *ring, unsigned int nentries, int bgid,
+                        unsigned int flags, int *ret)
+{
+    struct io_uring_buf_ring *br;
+    struct io_uring_buf_reg reg;
+    size_t len = nentries * sizeof(struct io_uring_buf);
+    void *mem;
+    int err;
+
+    mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE,
+               -1, 0);
+    if (mem == MAP_FAILED) {
+        *ret = -errno;
+        return NULL;
+    }
+    br = (struct io_uring_buf_ring *)mem;
+    memset(&reg, 0, sizeof(reg));
+    reg.ring_addr = (unsigned long)(uintptr_t)br;
+    reg.ring_entries = nentries;
+    reg.bgid = (__u16)bgid;
+    err = io_uring_register_buf_ring(ring, &reg, flags);
+    if (err) {
+        munmap(mem, len);
+        *ret = err;
+        return NULL;
+    }
+    io_uring_buf_ring_init(br);
+    *ret = 0;
+    return br;
+}
+#endif
+
+#ifdef RL_URING_DEFINED_CHECK_VERSION
+#undef IO_URING_CHECK_VERSION
+#undef RL_URING_DEFINED_CHECK_VERSION
+#endif
+
+#endif /* RL_URING_COMPAT_H */

@@ -1,0 +1,809 @@
+/*
+ * io_uring backend: submission, completion dispatch, cancellation and the
+ * provided-buffer ring.
+ *
+ * Every op the backend holds is on exactly one of three lists (op->node):
+ * u->inflight while an SQE of it is in the ring, u->nobufs while a multishot
+ * recv waits for buffers, u->deferred while its final completion waits for
+ * wait() to deliver it. op->priv keeps the backend's state: the U_* flags in
+ * the low half, a deferred result in the high half.
+ *
+ * Rule: before a callback with RL_CQE_MORE runs, the op's next step is
+ * already settled (re-armed, parked or deferred), so a cancel, a close or
+ * an rl_cancel_fd() from inside that callback always finds it.
+ *
+ * O_NONBLOCK sockets (Python's always are), measured on Linux 6.18: recv,
+ * send, recvmsg, accept (single and multishot) and connect on an O_NONBLOCK
+ * socket, and read on an O_NONBLOCK pipe or eventfd, all wait in the kernel
+ * (internal poll) instead of completing with -EAGAIN or -EINPROGRESS; a
+ * connect to a full backlog waits too. But a send punted to io-wq after a
+ * partial write can still complete with -EAGAIN on an O_NONBLOCK socket
+ * (the sendmsg path ORs in MSG_DONTWAIT there), and older kernels returned
+ * -EAGAIN for reads of O_NONBLOCK files. So -EAGAIN (and -EINPROGRESS for
+ * connect) is handled here: arm a one-shot POLL_ADD, then retry (or read
+ * SO_ERROR). The caller never sees it.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "uring/uring.h"
+
+/* op->priv, low half */
+#define U_WHERE 0x3u
+#define U_IDLE 0x0u     /* on none of the lists (being delivered) */
+#define U_KERNEL 0x1u   /* on u->inflight */
+#define U_NOBUFS 0x2u   /* on u->nobufs */
+#define U_DEFERRED 0x3u /* on u->deferred, result in the high half */
+#define U_MODE (0x3u << 2)
+#define U_DIRECT (0u << 2)       /* the op's own SQE */
+#define U_POLL_RETRY (1u << 2)   /* a POLL_ADD, then the op's SQE again */
+#define U_POLL_CONNECT (2u << 2) /* a POLL_ADD(POLLOUT), then SO_ERROR */
+#define U_POLL_RECV (3u << 2)    /* multishot recv emulated: POLL_ADD+recv */
+#define U_CANCELED (1u << 4)     /* never re-arm; end with -ECANCELED */
+
+/* The kernel's MAX_RW_COUNT: larger lengths are clamped anyway. */
+#define RL_URING_MAX_RW 0x7ffff000u
+
+static inline unsigned uflags(const rl_op *op)
+{
+    return (uint32_t)op->priv;
+}
+
+static inline void set_uflags(rl_op *op, unsigned f)
+{
+    op->priv = (op->priv & ~(uint64_t)UINT32_MAX) | f;
+}
+
+static inline unsigned where(const rl_op *op)
+{
+    return uflags(op) & U_WHERE;
+}
+
+static inline unsigned mode(const rl_op *op)
+{
+    return uflags(op) & U_MODE;
+}
+
+static inline void set_mode(rl_op *op, unsigned m)
+{
+    set_uflags(op, (uflags(op) & ~U_MODE) | m);
+}
+
+static inline bool canceled(const rl_op *op)
+{
+    return uflags(op) & U_CANCELED;
+}
+
+static inline unsigned clamp_len(size_t len)
+{
+    return len > RL_URING_MAX_RW ? RL_URING_MAX_RW : (unsigned)len;
+}
+
+static void put_on(struct rl_list *list, rl_op *op, unsigned w)
+{
+    set_uflags(op, (uflags(op) & ~U_WHERE) | w);
+    rl_list_add_tail(list, &op->node);
+}
+
+/* Take op off whichever backend list it is on. */
+static void unlink_op(rl_op *op)
+{
+    if (where(op) == U_IDLE)
+        return;
+    rl_list_del(&op->node);
+    set_uflags(op, uflags(op) & ~U_WHERE);
+}
+
+/* Queue op's final completion with res for the end of this wait(). The
+ * kernel must hold nothing of op any more. */
+static void defer_final(struct rl_uring *u, rl_op *op, int res)
+{
+    unlink_op(op);
+    op->priv = (uint64_t)(uint32_t)res << 32 | uflags(op);
+    put_on(&u->deferred, op, U_DEFERRED);
+}
+
+/* Deliver op's final completion now (dispatch only). */
+static unsigned complete_final(struct rl_uring *u, rl_op *op, int res)
+{
+    unlink_op(op);
+    rl__op_complete(u->loop, op, res, 0, NULL);
+    return 1;
+}
+
+/*
+ * An SQE, submitting what is queued if the SQ is full. Never dispatches.
+ * 0 or -errno.
+ */
+static int get_sqe(struct rl_uring *u, struct io_uring_sqe **out)
+{
+    int ret;
+
+    *out = io_uring_get_sqe(&u->ring);
+    if (*out)
+        return 0;
+    ret = rl__uring_enable(u);
+    if (ret < 0)
+        return ret;
+    ret = io_uring_submit(&u->ring);
+    if (ret < 0)
+        return ret;
+    *out = io_uring_get_sqe(&u->ring);
+    return *out ? 0 : -EBUSY;
+}
+
+/* ---- provided buffers --------------------------------------------------- */
+
+static void bufring_recycle(struct rl_uring *u, unsigned bid)
+{
+    io_uring_buf_ring_add(u->br, u->br_bufs + (size_t)bid * u->br_size,
+                          u->br_size, (unsigned short)bid,
+                          io_uring_buf_ring_mask(u->br_entries), 0);
+    io_uring_buf_ring_advance(u->br, 1);
+    u->br_free++;
+}
+
+void rl__uring_bufring_free(struct rl_uring *u)
+{
+    if (u->br)
+        munmap(u->br, u->br_entries * sizeof(struct io_uring_buf));
+    if (u->br_bufs)
+        munmap(u->br_bufs, (size_t)u->br_entries * u->br_size);
+    u->br = NULL;
+    u->br_bufs = NULL;
+    u->br_free = 0;
+    u->br_state = RL_URING_BR_NONE;
+}
+
+static void bufring_off(struct rl_uring *u)
+{
+    u->br_state = RL_URING_BR_OFF;
+    u->features &= ~(RL_FEAT_BUFRING | RL_FEAT_MULTISHOT_RECV);
+}
+
+/*
+ * Register the provided-buffer ring and fill it; called at the first
+ * multishot recv. On any failure the backend emulates multishot recv with
+ * POLL_ADD + recv(2) from then on.
+ */
+static void bufring_setup(struct rl_uring *u)
+{
+    size_t ring_len = u->br_entries * sizeof(struct io_uring_buf);
+    size_t bufs_len = (size_t)u->br_entries * u->br_size;
+    unsigned i;
+    int ret;
+
+    if (!(u->features & RL_FEAT_BUFRING)) {
+        bufring_off(u);
+        return;
+    }
+    u->br = io_uring_setup_buf_ring(&u->ring, u->br_entries, RL_URING_BGID, 0,
+                                    &ret);
+    if (!u->br) {
+        bufring_off(u);
+        return;
+    }
+    u->br_bufs = mmap(NULL, bufs_len, PROT_READ | PROT_WRITE,
+                      MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (u->br_bufs == MAP_FAILED) {
+        u->br_bufs = NULL;
+        goto err_unregister;
+    }
+    /* A forked child drops these without touching them: do not copy. */
+    madvise(u->br, ring_len, MADV_DONTFORK);
+    madvise(u->br_bufs, bufs_len, MADV_DONTFORK);
+    io_uring_buf_ring_init(u->br);
+    for (i = 0; i < u->br_entries; i++)
+        io_uring_buf_ring_add(u->br, u->br_bufs + (size_t)i * u->br_size,
+                              u->br_size, (unsigned short)i,
+                              io_uring_buf_ring_mask(u->br_entries), (int)i);
+    io_uring_buf_ring_advance(u->br, (int)u->br_entries);
+    u->br_free = u->br_entries;
+    u->br_state = RL_URING_BR_READY;
+    return;
+
+err_unregister:
+    io_uring_unregister_buf_ring(&u->ring, RL_URING_BGID);
+    munmap(u->br, ring_len);
+    u->br = NULL;
+    bufring_off(u);
+}
+
+/* ---- preparing SQEs ----------------------------------------------------- */
+
+/* Poll events to wait for before retrying op after -EAGAIN; 0: no retry. */
+static unsigned retry_events(const rl_op *op)
+{
+    switch (op->opcode) {
+    case RL_OP_ACCEPT:
+    case RL_OP_RECV:
+    case RL_OP_RECVMSG:
+    case RL_OP_READ:
+        return POLLIN;
+    case RL_OP_SEND:
+    case RL_OP_SENDMSG:
+    case RL_OP_WRITE:
+        return POLLOUT;
+    default:
+        return 0;
+    }
+}
+
+/*
+ * Socket flags for the kernel. MSG_DONTWAIT is dropped, as the epoll
+ * backend ignores it too: an op waits until it can complete, on both.
+ */
+static int sock_flags(int msg_flags)
+{
+    return msg_flags & ~MSG_DONTWAIT;
+}
+
+static void prep_accept(struct rl_uring *u, struct io_uring_sqe *sqe, rl_op *op)
+{
+    if (!(op->flags & RL_F_MULTISHOT))
+        io_uring_prep_accept(sqe, op->fd, op->u.accept.addr,
+                             op->u.accept.addrlen, op->u.accept.flags);
+    else if (u->features & RL_FEAT_MULTISHOT_ACCEPT)
+        io_uring_prep_multishot_accept(sqe, op->fd, NULL, NULL,
+                                       op->u.accept.flags);
+    else
+        io_uring_prep_accept(sqe, op->fd, NULL, NULL, op->u.accept.flags);
+}
+
+static void prep_recv(struct rl_uring *u, struct io_uring_sqe *sqe, rl_op *op)
+{
+    if (!(op->flags & RL_F_MULTISHOT)) {
+        io_uring_prep_recv(sqe, op->fd, op->u.io.buf, clamp_len(op->u.io.len),
+                           sock_flags(op->u.io.msg_flags));
+        return;
+    }
+    if (u->features & RL_FEAT_MULTISHOT_RECV)
+        io_uring_prep_recv_multishot(sqe, op->fd, NULL, 0, 0);
+    else
+        io_uring_prep_recv(sqe, op->fd, NULL, u->br_size, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = RL_URING_BGID;
+}
+
+static void prep_direct(struct rl_uring *u, struct io_uring_sqe *sqe, rl_op *op)
+{
+    switch (op->opcode) {
+    case RL_OP_NOP:
+        io_uring_prep_nop(sqe);
+        break;
+    case RL_OP_ACCEPT:
+        prep_accept(u, sqe, op);
+        break;
+    case RL_OP_CONNECT:
+        io_uring_prep_connect(sqe, op->fd, op->u.connect.addr,
+                              op->u.connect.addrlen);
+        break;
+    case RL_OP_RECV:
+        prep_recv(u, sqe, op);
+        break;
+    case RL_OP_SEND:
+        /* EPIPE as a result, never SIGPIPE */
+        io_uring_prep_send(sqe, op->fd, op->u.io.buf, clamp_len(op->u.io.len),
+                           sock_flags(op->u.io.msg_flags) | MSG_NOSIGNAL);
+        break;
+    case RL_OP_RECVMSG:
+        io_uring_prep_recvmsg(sqe, op->fd, op->u.msg.msg,
+                              (unsigned)sock_flags(op->u.msg.msg_flags));
+        break;
+    case RL_OP_SENDMSG:
+        io_uring_prep_sendmsg(sqe, op->fd, op->u.msg.msg,
+                              (unsigned)sock_flags(op->u.msg.msg_flags) |
+                                  MSG_NOSIGNAL);
+        break;
+    case RL_OP_READ:
+        /* offset -1 means the file position, for io_uring as for us */
+        io_uring_prep_read(sqe, op->fd, op->u.rw.buf, clamp_len(op->u.rw.len),
+                           (uint64_t)op->u.rw.offset);
+        break;
+    case RL_OP_WRITE:
+        io_uring_prep_write(sqe, op->fd, op->u.rw.buf, clamp_len(op->u.rw.len),
+                            (uint64_t)op->u.rw.offset);
+        break;
+    case RL_OP_CLOSE:
+        io_uring_prep_close(sqe, op->fd);
+        break;
+    case RL_OP_SHUTDOWN:
+        io_uring_prep_shutdown(sqe, op->fd, op->u.shutdown.how);
+        break;
+    case RL_OP_POLL:
+        if ((op->flags & RL_F_MULTISHOT) &&
+            (u->features & RL_FEAT_MULTISHOT_POLL))
+            io_uring_prep_poll_multishot(sqe, op->fd, op->u.poll.events);
+        else
+            io_uring_prep_poll_add(sqe, op->fd, op->u.poll.events);
+        break;
+    }
+}
+
+/* Put op's next request (per its mode) in the SQ and op on u->inflight. */
+static int arm(struct rl_uring *u, rl_op *op)
+{
+    struct io_uring_sqe *sqe;
+    int ret;
+
+    ret = get_sqe(u, &sqe);
+    if (ret < 0)
+        return ret;
+    switch (mode(op)) {
+    case U_DIRECT:
+        prep_direct(u, sqe, op);
+        break;
+    case U_POLL_RETRY:
+        io_uring_prep_poll_add(sqe, op->fd, retry_events(op));
+        break;
+    case U_POLL_CONNECT:
+        io_uring_prep_poll_add(sqe, op->fd, POLLOUT);
+        break;
+    case U_POLL_RECV:
+        io_uring_prep_poll_add(sqe, op->fd, POLLIN);
+        break;
+    }
+    io_uring_sqe_set_data(sqe, op);
+    put_on(&u->inflight, op, U_KERNEL);
+    return 0;
+}
+
+/* After the kernel ended op's request: arm the next one, or, if op was
+ * cancelled (or no SQE can be had), queue its final completion. */
+static void rearm_or_defer(struct rl_uring *u, rl_op *op)
+{
+    int ret;
+
+    if (canceled(op)) {
+        defer_final(u, op, -ECANCELED);
+        return;
+    }
+    ret = arm(u, op);
+    if (ret < 0)
+        defer_final(u, op, ret);
+}
+
+int rl__uring_arm_timeout(struct rl_uring *u, int64_t timeout_ns)
+{
+    uint64_t deadline = rl__clock_ns() + (uint64_t)timeout_ns;
+    struct io_uring_sqe *sqe;
+    int ret;
+
+    /* One armed earlier does: waking early only costs an iteration. */
+    if (u->tmo_armed && u->tmo_deadline <= deadline)
+        return 0;
+    if (u->tmo_armed) {
+        ret = get_sqe(u, &sqe);
+        if (ret < 0)
+            return ret;
+        io_uring_prep_timeout_remove(sqe, RL_URING_TAG_TIMEOUT, 0);
+        io_uring_sqe_set_data64(sqe, RL_URING_TAG_CANCEL);
+    }
+    ret = get_sqe(u, &sqe);
+    if (ret < 0)
+        return ret;
+    u->tmo_ts.tv_sec = timeout_ns / 1000000000;
+    u->tmo_ts.tv_nsec = timeout_ns % 1000000000;
+    /* count 0: a pure timer, never completed by other CQEs */
+    io_uring_prep_timeout(sqe, &u->tmo_ts, 0, 0);
+    io_uring_sqe_set_data64(sqe, RL_URING_TAG_TIMEOUT);
+    u->tmo_armed = true;
+    u->tmo_deadline = deadline;
+    return 0;
+}
+
+int rl__uring_arm_wake(struct rl_uring *u)
+{
+    struct io_uring_sqe *sqe;
+    int ret;
+
+    ret = get_sqe(u, &sqe);
+    if (ret < 0)
+        return ret;
+    io_uring_prep_read(sqe, u->efd, &u->efd_val, sizeof(u->efd_val), 0);
+    io_uring_sqe_set_data64(sqe, RL_URING_TAG_WAKE);
+    u->wake_armed = true;
+    return 0;
+}
+
+/* ---- cancellation ------------------------------------------------------- */
+
+static int prep_cancel_op(struct rl_uring *u, rl_op *op)
+{
+    struct io_uring_sqe *sqe;
+    int ret;
+
+    ret = get_sqe(u, &sqe);
+    if (ret < 0)
+        return ret;
+    io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
+    io_uring_sqe_set_data64(sqe, RL_URING_TAG_CANCEL);
+    return 0;
+}
+
+static int cancel_op(struct rl_uring *u, rl_op *op)
+{
+    switch (where(op)) {
+    case U_KERNEL:
+        set_uflags(op, uflags(op) | U_CANCELED);
+        return prep_cancel_op(u, op);
+    case U_NOBUFS:
+        defer_final(u, op, -ECANCELED);
+        return 0;
+    case U_DEFERRED:
+        return 0; /* its final completion is already queued */
+    default:
+        set_uflags(op, uflags(op) | U_CANCELED);
+        return 0;
+    }
+}
+
+/* Mark the ops of fd (every op if fd < 0) as cancelled and finish the
+ * parked ones. The kernel side is cancelled by the caller. */
+static void mark_canceled(struct rl_uring *u, int fd)
+{
+    struct rl_list *n, *next;
+    rl_op *op;
+
+    for (n = u->inflight.next; n != &u->inflight; n = n->next) {
+        op = rl_container_of(n, rl_op, node);
+        if (fd < 0 || op->fd == fd)
+            set_uflags(op, uflags(op) | U_CANCELED);
+    }
+    for (n = u->nobufs.next; n != &u->nobufs; n = next) {
+        next = n->next;
+        op = rl_container_of(n, rl_op, node);
+        if (fd < 0 || op->fd == fd)
+            defer_final(u, op, -ECANCELED);
+    }
+}
+
+/* Cancel one by one (no IORING_ASYNC_CANCEL_FD/ANY, or switched off). */
+static int cancel_each(struct rl_uring *u, int fd)
+{
+    struct rl_list *n;
+    rl_op *op;
+    int ret;
+
+    for (n = u->inflight.next; n != &u->inflight; n = n->next) {
+        op = rl_container_of(n, rl_op, node);
+        if (fd >= 0 && op->fd != fd)
+            continue;
+        ret = prep_cancel_op(u, op);
+        if (ret < 0)
+            return ret;
+    }
+    return 0;
+}
+
+/*
+ * Cancel every op on fd. With `link`, the cancel SQE is hard-linked to the
+ * SQE the caller gets next (the close), so that runs after it even when
+ * the cancel finds nothing.
+ */
+static int cancel_fd(struct rl_uring *u, int fd, bool link)
+{
+    struct io_uring_sqe *sqe;
+    int ret;
+
+    mark_canceled(u, fd);
+    if (!(u->features & RL_FEAT_CANCEL_FD))
+        return cancel_each(u, fd);
+    /* The linked pair must go in one submission. */
+    if (link && io_uring_sq_space_left(&u->ring) < 2) {
+        ret = rl__uring_enable(u);
+        if (ret == 0)
+            ret = io_uring_submit(&u->ring);
+        if (ret < 0)
+            return ret;
+    }
+    ret = get_sqe(u, &sqe);
+    if (ret < 0)
+        return ret;
+    io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(sqe, RL_URING_TAG_CANCEL);
+    if (link)
+        sqe->flags |= IOSQE_IO_HARDLINK;
+    return 0;
+}
+
+int rl__uring_cancel(rl_loop *loop, rl_op *op, int fd)
+{
+    struct rl_uring *u = loop->backend;
+
+    if (!u->ring_ok)
+        return -EBADFD;
+    if (op)
+        return cancel_op(u, op);
+    if (fd >= 0)
+        return cancel_fd(u, fd, false);
+    /* Everything (rl_loop_free); the internal eventfd read stays armed. */
+    mark_canceled(u, -1);
+    return cancel_each(u, -1);
+}
+
+int rl__uring_fd_closed(rl_loop *loop, int fd)
+{
+    struct rl_uring *u = loop->backend;
+    struct rl_list *n, *next;
+    rl_op *op;
+
+    /* Nothing of fd may be in flight; finish what is parked anyway. */
+    for (n = u->nobufs.next; n != &u->nobufs; n = next) {
+        next = n->next;
+        op = rl_container_of(n, rl_op, node);
+        if (op->fd == fd)
+            defer_final(u, op, -ECANCELED);
+    }
+    return 0;
+}
+
+/* ---- submission --------------------------------------------------------- */
+
+/* RL_OP_CLOSE: cancel every op on the fd, then close it (hard-linked). */
+static int submit_close(struct rl_uring *u, rl_op *op)
+{
+    int ret;
+
+    ret = cancel_fd(u, op->fd, true);
+    if (ret < 0)
+        return ret;
+    return arm(u, op);
+}
+
+int rl__uring_submit(rl_loop *loop, rl_op *op)
+{
+    struct rl_uring *u = loop->backend;
+
+    if (!u->ring_ok)
+        return -EBADFD;
+    op->priv = 0;
+    rl_list_init(&op->node);
+    if (op->opcode == RL_OP_CLOSE)
+        return submit_close(u, op);
+    if (op->opcode == RL_OP_RECV && (op->flags & RL_F_MULTISHOT)) {
+        if (u->br_state == RL_URING_BR_NONE)
+            bufring_setup(u);
+        if (u->br_state != RL_URING_BR_READY) {
+            if (!u->scratch && !(u->scratch = malloc(u->br_size)))
+                return -ENOMEM;
+            set_mode(op, U_POLL_RECV);
+        }
+    }
+    return arm(u, op);
+}
+
+/* ---- completion dispatch ------------------------------------------------ */
+
+/* A -EAGAIN (or a finished poll) on op: wait for readiness, then retry. */
+static unsigned retry_after_poll(struct rl_uring *u, rl_op *op, int res)
+{
+    int ret;
+
+    if (canceled(op))
+        return complete_final(u, op, -ECANCELED);
+    set_mode(op, U_POLL_RETRY);
+    ret = arm(u, op);
+    return ret < 0 ? complete_final(u, op, res) : 0;
+}
+
+/* A one-shot request of op ended with res. */
+static unsigned on_single(struct rl_uring *u, rl_op *op, int res)
+{
+    if (res == -EAGAIN && retry_events(op))
+        return retry_after_poll(u, op, res);
+    if ((res == -EINPROGRESS || res == -EALREADY) &&
+        op->opcode == RL_OP_CONNECT) {
+        if (canceled(op))
+            return complete_final(u, op, -ECANCELED);
+        set_mode(op, U_POLL_CONNECT);
+        return arm(u, op) < 0 ? complete_final(u, op, res) : 0;
+    }
+    return complete_final(u, op, res);
+}
+
+/*
+ * Accept and poll that repeat (RL_F_MULTISHOT): RL_CQE_MORE while armed.
+ * A kernel that ends the request after a success (or single-shot requests,
+ * when the multishot form is off) is re-armed without the user noticing.
+ */
+static unsigned on_repeat(struct rl_uring *u, rl_op *op,
+                          const struct rl_uring_cqe *c)
+{
+    if (c->flags & IORING_CQE_F_MORE) {
+        rl__op_complete(u->loop, op, c->res, RL_CQE_MORE, NULL);
+        return 1;
+    }
+    if (c->res < 0) {
+        if (c->res == -EAGAIN && op->opcode == RL_OP_ACCEPT)
+            return retry_after_poll(u, op, c->res);
+        return complete_final(u, op, c->res); /* e.g. -EMFILE */
+    }
+    rearm_or_defer(u, op);
+    rl__op_complete(u->loop, op, c->res, RL_CQE_MORE, NULL);
+    return 1;
+}
+
+/* Multishot recv from the buffer ring (or single-shot BUFFER_SELECT recv
+ * re-armed, when multishot recv is off). */
+static unsigned on_recv_buffer(struct rl_uring *u, rl_op *op,
+                               const struct rl_uring_cqe *c)
+{
+    bool more = c->flags & IORING_CQE_F_MORE;
+    unsigned bid = c->flags >> IORING_CQE_BUFFER_SHIFT;
+    char *buf = NULL;
+
+    if (c->flags & IORING_CQE_F_BUFFER) {
+        buf = u->br_bufs + (size_t)bid * u->br_size;
+        u->br_free--;
+    }
+    if (c->res > 0 && buf) {
+        if (!more)
+            rearm_or_defer(u, op);
+        rl__op_complete(u->loop, op, c->res, RL_CQE_MORE | RL_CQE_BUFFER, buf);
+        bufring_recycle(u, bid);
+        return 1;
+    }
+    if (buf)
+        bufring_recycle(u, bid);
+    if (c->res == -ENOBUFS) {
+        /* Never shown: wait for buffers, then re-arm (if the kernel did
+         * not keep it armed). */
+        if (more)
+            return 0;
+        if (canceled(op))
+            return complete_final(u, op, -ECANCELED);
+        put_on(&u->nobufs, op, U_NOBUFS);
+        return 0;
+    }
+    if (more) {
+        rl__op_complete(u->loop, op, c->res, RL_CQE_MORE, NULL);
+        return 1;
+    }
+    if (c->res == -EAGAIN)
+        return retry_after_poll(u, op, c->res);
+    return complete_final(u, op, c->res > 0 ? -EIO : c->res);
+}
+
+/* Multishot recv without a buffer ring: the poll fired, recv(2) now. */
+static unsigned recv_emulated(struct rl_uring *u, rl_op *op)
+{
+    ssize_t n;
+    int err;
+
+    do
+        n = recv(op->fd, u->scratch, u->br_size, MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        rearm_or_defer(u, op);
+        rl__op_complete(u->loop, op, (int)n, RL_CQE_MORE | RL_CQE_BUFFER,
+                        u->scratch);
+        return 1;
+    }
+    if (n == 0)
+        return complete_final(u, op, 0);
+    err = -errno;
+    if (err == -EAGAIN || err == -EWOULDBLOCK) {
+        err = arm(u, op);
+        return err < 0 ? complete_final(u, op, err) : 0;
+    }
+    return complete_final(u, op, err);
+}
+
+static int sock_error(int fd)
+{
+    socklen_t len = sizeof(int);
+    int err = 0;
+
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        return -errno;
+    return -err;
+}
+
+/* A POLL_ADD standing in for op completed with res (revents or -errno). */
+static unsigned on_poll(struct rl_uring *u, rl_op *op, int res)
+{
+    int ret;
+
+    if (res < 0)
+        return complete_final(u, op, res);
+    if (canceled(op))
+        return complete_final(u, op, -ECANCELED);
+    switch (mode(op)) {
+    case U_POLL_CONNECT:
+        return complete_final(u, op, sock_error(op->fd));
+    case U_POLL_RECV:
+        return recv_emulated(u, op);
+    default: /* U_POLL_RETRY */
+        set_mode(op, U_DIRECT);
+        ret = arm(u, op);
+        return ret < 0 ? complete_final(u, op, ret) : 0;
+    }
+}
+
+unsigned rl__uring_dispatch(struct rl_uring *u, const struct rl_uring_cqe *c)
+{
+    rl_op *op = (rl_op *)(uintptr_t)c->user_data;
+
+    if (c->user_data == RL_URING_TAG_WAKE) {
+        /* The counter is drained; read again (if no SQE is to be had
+         * now, wait() arms it). */
+        u->wake_armed = false;
+        rl__uring_arm_wake(u);
+        return 0;
+    }
+    if (c->user_data == RL_URING_TAG_TIMEOUT) {
+        /* -ECANCELED: an older one replaced by an earlier deadline */
+        if (c->res != -ECANCELED)
+            u->tmo_armed = false;
+        return 0;
+    }
+    if (c->user_data < RL_URING_TAG_LIMIT)
+        return 0;
+    if (!(c->flags & IORING_CQE_F_MORE))
+        unlink_op(op); /* the kernel is done with this request */
+    if (mode(op) != U_DIRECT)
+        return on_poll(u, op, c->res);
+    if (op->flags & RL_F_MULTISHOT) {
+        if (op->opcode == RL_OP_RECV)
+            return on_recv_buffer(u, op, c);
+        return on_repeat(u, op, c);
+    }
+    return on_single(u, op, c->res);
+}
+
+void rl__uring_rearm_parked(struct rl_uring *u)
+{
+    unsigned budget = u->br_free;
+    struct rl_list *n;
+
+    /* Parked ops had data waiting: re-arm about as many as there are free
+     * buffers, oldest first, so that they do not all hit -ENOBUFS again.
+     * wait() does not sleep while some stay parked with buffers free. */
+    while (budget-- > 0 && (n = rl_list_pop(&u->nobufs))) {
+        rl_op *op = rl_container_of(n, rl_op, node);
+        set_uflags(op, uflags(op) & ~U_WHERE);
+        rearm_or_defer(u, op);
+    }
+}
+
+unsigned rl__uring_flush_deferred(struct rl_uring *u)
+{
+    struct rl_list todo, *n;
+    unsigned count = 0;
+
+    if (rl_list_empty(&u->deferred))
+        return 0;
+    /* Those deferred by these callbacks wait for the next wait(). */
+    rl_list_init(&todo);
+    rl_list_splice_tail(&todo, &u->deferred);
+    while ((n = rl_list_pop(&todo))) {
+        rl_op *op = rl_container_of(n, rl_op, node);
+        int res = (int32_t)(op->priv >> 32);
+
+        set_uflags(op, uflags(op) & ~U_WHERE);
+        rl__op_complete(u->loop, op, res, 0, NULL);
+        count++;
+    }
+    return count;
+}
+
+void rl__uring_forget_all(struct rl_uring *u)
+{
+    struct rl_list held, *n;
+
+    rl_list_init(&held);
+    rl_list_splice_tail(&held, &u->inflight);
+    rl_list_splice_tail(&held, &u->nobufs);
+    rl_list_splice_tail(&held, &u->deferred);
+    while ((n = rl_list_pop(&held))) {
+        rl_op *op = rl_container_of(n, rl_op, node);
+
+        set_uflags(op, uflags(op) & ~U_WHERE);
+        defer_final(u, op, -ECANCELED);
+    }
+}

@@ -1,0 +1,465 @@
+/*
+ * io_uring backend: ring setup (stepping down flags), the probe, wait()
+ * (one submit-and-wait per loop iteration, completions drained in batches),
+ * cross-thread wakeup, fork and teardown. Submission and completion
+ * dispatch live in uring/submit.c.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "uring/uring.h"
+
+#define KVER(maj, min) ((maj) << 16 | (min))
+
+/* Ring setup, best first; each step is tried only if the previous one
+ * failed with -EINVAL (an older kernel). */
+static const struct {
+    unsigned flags;
+    unsigned feature; /* the RL_FEAT_* bit that switches the step off */
+} setup_steps[] = {
+    /* Linux 6.1+. R_DISABLED: the thread that first runs the loop, not the
+     * one that created it, becomes the ring's single issuer. */
+    {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+         IORING_SETUP_SUBMIT_ALL | IORING_SETUP_R_DISABLED,
+     RL_FEAT_DEFER_TASKRUN},
+    /* Linux 5.19+ */
+    {IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG |
+         IORING_SETUP_SUBMIT_ALL,
+     RL_FEAT_COOP_TASKRUN},
+    {0, 0},
+};
+
+/* Opcodes the loop cannot work without. */
+static const struct {
+    int op;
+    const char *name;
+} required_ops[] = {
+    {IORING_OP_ACCEPT, "IORING_OP_ACCEPT"},
+    {IORING_OP_CONNECT, "IORING_OP_CONNECT"},
+    {IORING_OP_RECV, "IORING_OP_RECV"},
+    {IORING_OP_SEND, "IORING_OP_SEND"},
+    {IORING_OP_RECVMSG, "IORING_OP_RECVMSG"},
+    {IORING_OP_SENDMSG, "IORING_OP_SENDMSG"},
+    {IORING_OP_READ, "IORING_OP_READ"},
+    {IORING_OP_WRITE, "IORING_OP_WRITE"},
+    {IORING_OP_CLOSE, "IORING_OP_CLOSE"},
+    {IORING_OP_SHUTDOWN, "IORING_OP_SHUTDOWN"},
+    {IORING_OP_POLL_ADD, "IORING_OP_POLL_ADD"},
+    {IORING_OP_ASYNC_CANCEL, "IORING_OP_ASYNC_CANCEL"},
+    {IORING_OP_NOP, "IORING_OP_NOP"},
+};
+
+/* Fast paths this kernel has, from its version (all of them on >= 6.0). */
+static unsigned kernel_features(void)
+{
+    struct utsname un;
+    unsigned maj = 0, min = 0, v, f = 0;
+
+    if (uname(&un) == 0)
+        sscanf(un.release, "%u.%u", &maj, &min);
+    v = KVER(maj, min);
+    if (v >= KVER(5, 13))
+        f |= RL_FEAT_MULTISHOT_POLL;
+    if (v >= KVER(5, 19))
+        f |= RL_FEAT_MULTISHOT_ACCEPT | RL_FEAT_BUFRING | RL_FEAT_CANCEL_FD;
+    if (v >= KVER(6, 0))
+        f |= RL_FEAT_MULTISHOT_RECV;
+    return f;
+}
+
+/* One sentence on why io_uring_setup() failed with err. */
+static void explain_setup(int err, char *why, size_t whylen)
+{
+    char val[16] = "";
+    struct rlimit rl;
+    FILE *f;
+
+    switch (err) {
+    case -EPERM:
+        f = fopen("/proc/sys/kernel/io_uring_disabled", "r");
+        if (f) {
+            if (!fgets(val, sizeof(val), f))
+                val[0] = '\0';
+            fclose(f);
+        }
+        val[strcspn(val, "\n")] = '\0';
+        if (!val[0] || !strcmp(val, "0"))
+            snprintf(why, whylen,
+                     "io_uring_setup: Operation not permitted "
+                     "(kernel.io_uring_disabled=%s; a seccomp filter or "
+                     "container policy probably blocks io_uring)",
+                     val[0] ? val : "absent");
+        else
+            snprintf(why, whylen,
+                     "io_uring_setup: Operation not permitted "
+                     "(kernel.io_uring_disabled=%s)",
+                     val);
+        break;
+    case -ENOMEM:
+        if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+            snprintf(why, whylen,
+                     "io_uring_setup: Cannot allocate memory "
+                     "(RLIMIT_MEMLOCK=%llu bytes)",
+                     (unsigned long long)rl.rlim_cur);
+        else
+            snprintf(why, whylen,
+                     "io_uring_setup: Cannot allocate memory "
+                     "(RLIMIT_MEMLOCK=unlimited)");
+        break;
+    case -ENOSYS:
+        snprintf(why, whylen,
+                 "io_uring_setup: Function not implemented "
+                 "(this kernel has no io_uring)");
+        break;
+    default:
+        snprintf(why, whylen, "io_uring_setup: %s", strerror(-err));
+        break;
+    }
+}
+
+/* 0, or -EOPNOTSUPP with the first missing opcode named in why. */
+static int probe_ops(struct rl_uring *u, char *why, size_t whylen)
+{
+    struct io_uring_probe *probe;
+    size_t i;
+    int ret = 0;
+
+    probe = io_uring_get_probe_ring(&u->ring);
+    if (!probe) {
+        snprintf(why, whylen,
+                 "io_uring: IORING_REGISTER_PROBE failed (Linux < 5.6)");
+        return -EOPNOTSUPP;
+    }
+    for (i = 0; i < sizeof(required_ops) / sizeof(required_ops[0]); i++) {
+        if (!io_uring_opcode_supported(probe, required_ops[i].op)) {
+            snprintf(why, whylen, "io_uring: opcode %s not supported",
+                     required_ops[i].name);
+            ret = -EOPNOTSUPP;
+            break;
+        }
+    }
+    io_uring_free_probe(probe);
+    return ret;
+}
+
+/*
+ * Create the ring with exactly `flags` and a CQ of 8x the SQ, plus the
+ * wake eventfd and its read. 0 or -errno (why filled in).
+ */
+static int ring_create(struct rl_uring *u, unsigned sq_entries, unsigned flags,
+                       char *why, size_t whylen)
+{
+    struct io_uring_params p;
+    int ret;
+
+    memset(&p, 0, sizeof(p));
+    p.flags = flags | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+    p.cq_entries = sq_entries * 8;
+    ret = io_uring_queue_init_params(sq_entries, &u->ring, &p);
+    if (ret < 0) {
+        explain_setup(ret, why, whylen);
+        return ret;
+    }
+    u->setup_flags = flags;
+    u->need_enable = flags & IORING_SETUP_R_DISABLED;
+    u->cq_entries = p.cq_entries;
+    if (!(p.features & IORING_FEAT_NODROP)) {
+        snprintf(why, whylen, "io_uring: no IORING_FEAT_NODROP (Linux < 5.5)");
+        ret = -EOPNOTSUPP;
+        goto err_exit_ring;
+    }
+    u->efd = eventfd(0, EFD_CLOEXEC);
+    if (u->efd < 0) {
+        ret = -errno;
+        snprintf(why, whylen, "eventfd: %s", strerror(-ret));
+        goto err_exit_ring;
+    }
+    ret = rl__uring_arm_wake(u);
+    if (ret < 0) {
+        snprintf(why, whylen, "io_uring: no SQE for the wakeup read");
+        goto err_close_efd;
+    }
+    u->ring_ok = true;
+    return 0;
+
+err_close_efd:
+    close(u->efd);
+    u->efd = -1;
+err_exit_ring:
+    io_uring_queue_exit(&u->ring);
+    return ret;
+}
+
+/* Step down the setup flags on -EINVAL. */
+static int ring_setup(struct rl_uring *u, unsigned sq_entries, unsigned disable,
+                      char *why, size_t whylen)
+{
+    size_t i;
+    int ret = -EINVAL;
+
+    for (i = 0; i < sizeof(setup_steps) / sizeof(setup_steps[0]); i++) {
+        if (setup_steps[i].feature & disable)
+            continue;
+        ret = ring_create(u, sq_entries, setup_steps[i].flags, why, whylen);
+        if (ret != -EINVAL)
+            break;
+    }
+    return ret;
+}
+
+/*
+ * The fast paths this loop uses: asked for (not in disable), known to the
+ * kernel, and, for DEFER/COOP_TASKRUN and EXT_ARG, taken by the ring.
+ */
+static unsigned features_in_use(struct rl_uring *u, unsigned disable)
+{
+    unsigned f = kernel_features() & ~disable;
+
+    if (u->setup_flags & IORING_SETUP_DEFER_TASKRUN)
+        f |= RL_FEAT_DEFER_TASKRUN;
+    else if (u->setup_flags & IORING_SETUP_COOP_TASKRUN)
+        f |= RL_FEAT_COOP_TASKRUN;
+    if ((u->ring.features & IORING_FEAT_EXT_ARG) &&
+        !(disable & RL_FEAT_EXT_ARG))
+        f |= RL_FEAT_EXT_ARG;
+    /* Multishot recv picks from the buffer ring. */
+    if (!(f & RL_FEAT_BUFRING))
+        f &= ~RL_FEAT_MULTISHOT_RECV;
+    return f;
+}
+
+/* Enable a ring created disabled, making this thread its single issuer.
+ * Must be called before anything enters the ring. 0 or -errno. */
+int rl__uring_enable(struct rl_uring *u)
+{
+    int ret;
+
+    if (!u->need_enable)
+        return 0;
+    ret = rl_uring_enable_rings(&u->ring);
+    if (ret < 0)
+        return ret;
+    u->need_enable = false;
+    return 0;
+}
+
+static int uring_init(rl_loop *loop, const struct rl_loop_config *cfg,
+                      unsigned disable, char *why, size_t whylen)
+{
+    struct rl_uring *u;
+    unsigned sq = cfg->sq_entries ? cfg->sq_entries : 256;
+    int ret;
+
+    u = calloc(1, sizeof(*u));
+    if (!u) {
+        snprintf(why, whylen, "io_uring: out of memory");
+        return -ENOMEM;
+    }
+    u->loop = loop;
+    u->sq_entries = sq;
+    u->efd = -1;
+    rl_list_init(&u->inflight);
+    rl_list_init(&u->nobufs);
+    rl_list_init(&u->deferred);
+    u->br_entries = cfg->bufring_entries ? cfg->bufring_entries : 256;
+    u->br_size = cfg->bufring_size ? cfg->bufring_size : 16384;
+    ret = ring_setup(u, sq, disable, why, whylen);
+    if (ret < 0)
+        goto err_free;
+    ret = probe_ops(u, why, whylen);
+    if (ret < 0)
+        goto err_exit_ring;
+    u->features = features_in_use(u, disable);
+    loop->backend = u;
+    return 0;
+
+err_exit_ring:
+    io_uring_queue_exit(&u->ring);
+    close(u->efd);
+err_free:
+    free(u);
+    return ret;
+}
+
+/* Called with nothing in flight, or in a forked child after fork(). */
+static void uring_fini(rl_loop *loop)
+{
+    struct rl_uring *u = loop->backend;
+
+    if (!u)
+        return;
+    /* Exiting the ring drops the buffer ring registration with it. */
+    if (u->ring_ok)
+        io_uring_queue_exit(&u->ring);
+    rl__uring_bufring_free(u);
+    if (u->efd >= 0)
+        close(u->efd);
+    free(u->scratch);
+    free(u);
+    loop->backend = NULL;
+}
+
+static bool transient(int ret)
+{
+    return ret == -ETIME || ret == -EINTR || ret == -EAGAIN || ret == -EBUSY;
+}
+
+/* Submit what is queued and wait (see wait() in policy/backend.h). */
+static int enter(struct rl_uring *u, int64_t timeout_ns)
+{
+    struct io_uring_cqe *cqe;
+    struct __kernel_timespec ts;
+    int ret;
+
+    /* GETEVENTS even when not waiting: DEFER_TASKRUN runs completions'
+     * task work only then. */
+    if (timeout_ns == 0)
+        return io_uring_submit_and_get_events(&u->ring);
+    if (timeout_ns > 0 && !(u->features & RL_FEAT_EXT_ARG)) {
+        /* Linux < 5.11, or switched off: a TIMEOUT SQE of our own. Not
+         * liburing's fallback: its timeout SQE completes after one other
+         * CQE, and one completed so is swallowed and then waited on with
+         * no timer left (seen as a hang on liburing 2.3). */
+        ret = rl__uring_arm_timeout(u, timeout_ns);
+        if (ret < 0)
+            return ret;
+        timeout_ns = -1;
+    }
+    rl__block_begin(u->loop);
+    if (timeout_ns > 0) {
+        ts.tv_sec = timeout_ns / 1000000000;
+        ts.tv_nsec = timeout_ns % 1000000000;
+        ret = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
+    } else {
+        ret = io_uring_submit_and_wait(&u->ring, 1);
+    }
+    rl__block_end(u->loop);
+    return ret;
+}
+
+/*
+ * Deliver what the CQ holds: copy a batch out, advance the CQ once, then
+ * dispatch (callbacks may submit, cancel or free ops). At most one CQ's
+ * worth per call, so that a busy ring cannot keep us here.
+ */
+static unsigned drain(struct rl_uring *u)
+{
+    struct io_uring_cqe *cqes[RL_URING_CQE_BATCH];
+    struct rl_uring_cqe c[RL_URING_CQE_BATCH];
+    unsigned n, i, seen = 0, delivered = 0;
+
+    while (seen < u->cq_entries) {
+        n = io_uring_peek_batch_cqe(&u->ring, cqes, RL_URING_CQE_BATCH);
+        if (n == 0) {
+            /* NODROP kept what did not fit; flush it into the CQ. */
+            if (!io_uring_cq_has_overflow(&u->ring) ||
+                io_uring_get_events(&u->ring) < 0 ||
+                !io_uring_cq_ready(&u->ring))
+                break;
+            continue;
+        }
+        for (i = 0; i < n; i++) {
+            c[i].user_data = cqes[i]->user_data;
+            c[i].res = cqes[i]->res;
+            c[i].flags = cqes[i]->flags;
+        }
+        io_uring_cq_advance(&u->ring, n);
+        seen += n;
+        for (i = 0; i < n; i++)
+            delivered += rl__uring_dispatch(u, &c[i]);
+        rl__uring_rearm_parked(u);
+    }
+    return delivered;
+}
+
+static int uring_wait(rl_loop *loop, int64_t timeout_ns)
+{
+    struct rl_uring *u = loop->backend;
+    unsigned delivered;
+    int ret;
+
+    if (!u->ring_ok) {
+        /* a fork whose new ring failed: finish what the child inherited */
+        delivered = rl__uring_flush_deferred(u);
+        return delivered ? (int)delivered : -EBADFD;
+    }
+    ret = rl__uring_enable(u);
+    if (ret < 0)
+        return ret;
+    if (!u->wake_armed)
+        rl__uring_arm_wake(u);
+    rl__uring_rearm_parked(u);
+    if (!rl_list_empty(&u->deferred) ||
+        (!rl_list_empty(&u->nobufs) && u->br_free > 0))
+        timeout_ns = 0;
+    ret = enter(u, timeout_ns);
+    if (ret < 0 && !transient(ret))
+        return ret;
+    delivered = drain(u);
+    delivered += rl__uring_flush_deferred(u);
+    return (int)delivered;
+}
+
+/* Any thread. The eventfd read armed in the ring completes. */
+static void uring_wake(rl_loop *loop)
+{
+    struct rl_uring *u = loop->backend;
+    uint64_t one = 1;
+    ssize_t n;
+
+    do
+        n = write(u->efd, &one, sizeof(one));
+    while (n < 0 && errno == EINTR);
+}
+
+static unsigned uring_capabilities(const rl_loop *loop)
+{
+    const struct rl_uring *u = loop->backend;
+
+    return u->features;
+}
+
+/*
+ * In a forked child. The ring's memory is shared with the parent, so
+ * nothing is submitted, cancelled or unregistered on it: the child only
+ * unmaps it and closes its own fd, which leaves the parent's ring alone.
+ * The ops the parent had in flight end with -ECANCELED in the next wait().
+ */
+static int uring_fork(rl_loop *loop)
+{
+    struct rl_uring *u = loop->backend;
+    char why[128];
+
+    rl__uring_forget_all(u);
+    if (u->ring_ok)
+        io_uring_queue_exit(&u->ring);
+    u->ring_ok = false;
+    u->wake_armed = false;
+    rl__uring_bufring_free(u); /* MADV_DONTFORK: not even mapped here */
+    if (u->efd >= 0)
+        close(u->efd);
+    u->efd = -1;
+    u->tmo_armed = false;
+    return ring_create(u, u->sq_entries, u->setup_flags, why, sizeof(why));
+}
+
+const struct rl_backend_ops rl__uring_ops = {
+    .version = RL_BACKEND_OPS_VERSION,
+    .name = "uring",
+    .kind = RL_BACKEND_URING,
+    .init = uring_init,
+    .fini = uring_fini,
+    .submit = rl__uring_submit,
+    .cancel = rl__uring_cancel,
+    .wait = uring_wait,
+    .wake = uring_wake,
+    .capabilities = uring_capabilities,
+    .fd_closed = rl__uring_fd_closed,
+    .fork = uring_fork,
+};

@@ -1,0 +1,103 @@
+/*
+ * The io_uring backend's private state, shared by uring/uring.c (ring
+ * lifecycle, wait) and uring/submit.c (submission, completion dispatch,
+ * cancellation, provided buffers). Nothing outside uring/ includes this.
+ */
+#ifndef RL_URING_H
+#define RL_URING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "loop/loop.h"
+#include "uring/compat.h"
+
+/*
+ * user_data of the backend's own requests. An rl_op pointer is at least
+ * 8-byte aligned, so these small values can never be one.
+ */
+#define RL_URING_TAG_WAKE 1u    /* the eventfd read that wake() completes */
+#define RL_URING_TAG_CANCEL 2u  /* ASYNC_CANCEL and TIMEOUT_REMOVE requests */
+#define RL_URING_TAG_TIMEOUT 3u /* the wait timeout when EXT_ARG is off */
+#define RL_URING_TAG_LIMIT 8u
+
+/* Completions copied out of the CQ per batch. */
+#define RL_URING_CQE_BATCH 64
+
+/* Buffer group id of the backend's provided-buffer ring. */
+#define RL_URING_BGID 0
+
+enum rl_uring_bufring_state {
+    RL_URING_BR_NONE = 0, /* not set up yet (lazy) */
+    RL_URING_BR_READY,    /* registered and filled */
+    RL_URING_BR_OFF,      /* disabled or registration failed: emulate */
+};
+
+/* One completion, copied out of the CQ before dispatch. */
+struct rl_uring_cqe {
+    uint64_t user_data;
+    int32_t res;
+    uint32_t flags;
+};
+
+struct rl_uring {
+    struct io_uring ring;
+    rl_loop *loop;
+    unsigned setup_flags; /* IORING_SETUP_* the ring was created with */
+    unsigned features;    /* RL_FEAT_* in use */
+    unsigned sq_entries;
+    unsigned cq_entries;
+    bool ring_ok;     /* false only after a failed re-creation in fork */
+    bool need_enable; /* created IORING_SETUP_R_DISABLED, not enabled yet */
+
+    /* wake(): an eventfd whose read is kept armed in the ring */
+    int efd;
+    bool wake_armed;
+    uint64_t efd_val;
+
+    /* Without EXT_ARG: the one TIMEOUT SQE armed for wait(), if any */
+    bool tmo_armed;
+    uint64_t tmo_deadline; /* monotonic ns */
+    struct __kernel_timespec tmo_ts;
+
+    /* Every op the backend holds is on exactly one list, via op->node. */
+    struct rl_list inflight; /* an SQE of it is in the ring */
+    struct rl_list nobufs;   /* multishot recvs parked on -ENOBUFS */
+    struct rl_list deferred; /* final completions wait() delivers */
+
+    /* Provided buffers for multishot recv (set up at the first one) */
+    int br_state;
+    struct io_uring_buf_ring *br;
+    char *br_bufs;
+    unsigned br_entries;
+    unsigned br_size;
+    unsigned br_free; /* buffers the kernel can still pick */
+    char *scratch;    /* br_size bytes for the poll+recv(2) emulation */
+};
+
+/* uring/uring.c */
+int rl__uring_enable(struct rl_uring *u);
+
+/* uring/submit.c */
+int rl__uring_submit(rl_loop *loop, rl_op *op);
+int rl__uring_cancel(rl_loop *loop, rl_op *op, int fd);
+int rl__uring_fd_closed(rl_loop *loop, int fd);
+/* Without EXT_ARG: make sure a TIMEOUT SQE ends a wait of timeout_ns.
+ * 0 or -errno. */
+int rl__uring_arm_timeout(struct rl_uring *u, int64_t timeout_ns);
+/* Arm the internal eventfd read. 0 or -errno. */
+int rl__uring_arm_wake(struct rl_uring *u);
+/* Handle one copied CQE. Returns the number of callbacks run. */
+unsigned rl__uring_dispatch(struct rl_uring *u, const struct rl_uring_cqe *c);
+/* Re-arm recvs parked on -ENOBUFS if buffers came back. */
+void rl__uring_rearm_parked(struct rl_uring *u);
+/* Deliver the deferred final completions queued so far. */
+unsigned rl__uring_flush_deferred(struct rl_uring *u);
+/* Fork: every op the backend holds gets a deferred -ECANCELED (the next
+ * wait() delivers it); nothing is asked of the kernel. */
+void rl__uring_forget_all(struct rl_uring *u);
+/* Unmap the buffer ring and buffers; no unregister (the ring is gone or
+ * belongs to the parent). */
+void rl__uring_bufring_free(struct rl_uring *u);
+
+#endif /* RL_URING_H */
