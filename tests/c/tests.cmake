@@ -1,0 +1,45 @@
+# The C test programs, one per concept (included by tests/c/CMakeLists.txt).
+# GENERIC programs run once per backend: NAME.epoll and NAME.uring.
+
+rl_test(test_loop test_loop.c GENERIC)
+rl_test(test_timer test_timer.c GENERIC)
+rl_test(test_threadsafe test_threadsafe.c GENERIC)
+rl_test(test_tcp test_tcp.c GENERIC)
+rl_test(test_udp test_udp.c GENERIC)
+rl_test(test_file test_file.c GENERIC)
+rl_test(test_cancel test_cancel.c GENERIC)
+rl_test(test_errors test_errors.c GENERIC)
+rl_test(test_bufring test_bufring.c GENERIC)
+rl_test(test_poll test_poll.c GENERIC)
+rl_test(test_fork test_fork.c GENERIC)
+# Chooses backends itself (explicit, RINGLOOP_BACKEND, auto, seccomp).
+rl_test(test_select test_select.c)
+
+# Each io_uring fast path switched off in turn: the fallback must behave
+# exactly like the fast path. The words are rl_feature_name()'s, in bit
+# order; test_select checks that this list matches the library.
+set(RL_FEATURE_WORDS
+  multishot_accept multishot_recv bufring defer_taskrun
+  coop_taskrun multishot_poll cancel_fd ext_arg)
+
+# rl_test_disabled(PROGRAM WORD): PROGRAM.uring.no_WORD
+function(rl_test_disabled prog word)
+  set(name ${prog}.uring.no_${word})
+  add_test(NAME ${name} COMMAND ${prog})
+  set_tests_properties(${name} PROPERTIES
+    ENVIRONMENT "RINGLOOP_BACKEND=uring;RINGLOOP_DISABLE=${word}"
+    SKIP_RETURN_CODE 77 LABELS "uring;disable" TIMEOUT 120)
+endfunction()
+
+foreach(word IN LISTS RL_FEATURE_WORDS)
+  rl_test_disabled(test_tcp ${word})
+  rl_test_disabled(test_bufring ${word})
+endforeach()
+# The programs that exercise the remaining switches most directly.
+rl_test_disabled(test_poll multishot_poll)
+rl_test_disabled(test_cancel cancel_fd)
+rl_test_disabled(test_cancel multishot_accept)
+rl_test_disabled(test_cancel multishot_recv)
+rl_test_disabled(test_timer ext_arg)
+rl_test_disabled(test_threadsafe ext_arg)
+rl_test_disabled(test_threadsafe defer_taskrun)
