@@ -1,0 +1,106 @@
+"""ringloop: a drop-in asyncio event loop for Linux on io_uring or epoll.
+
+Three ways to switch an asyncio program to ringloop::
+
+    ringloop.run(main())                               # like asyncio.run
+    asyncio.run(main(), loop_factory=ringloop.new_event_loop)   # 3.12+
+    ringloop.install(); asyncio.run(main())             # via the policy
+
+Pick a backend with ``backend="uring"`` / ``"epoll"`` on any entry point, or
+with the RINGLOOP_BACKEND environment variable; the default takes io_uring
+when the kernel allows it and says why not in ``loop.backend_fallback_reason``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any, Coroutine, TypeVar
+
+from ._ext import Handle, TimerHandle
+from ._loop import Loop
+
+__all__ = ["Loop", "Handle", "TimerHandle", "new_event_loop",
+           "EventLoopPolicy", "install", "run"]
+__version__ = "0.1.0"
+
+_T = TypeVar("_T")
+
+
+def new_event_loop(backend: str | None = None) -> Loop:
+    """Return a new ringloop event loop.
+
+    backend: "uring", "epoll", or None (RINGLOOP_BACKEND, else automatic).
+    """
+    return Loop(backend=backend)
+
+
+class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):
+    """An asyncio event loop policy whose loops are ringloop loops."""
+
+    def __init__(self, backend: str | None = None) -> None:
+        super().__init__()
+        self._ringloop_backend = backend
+
+    def new_event_loop(self) -> Loop:
+        return Loop(backend=self._ringloop_backend)
+
+
+def install(backend: str | None = None) -> None:
+    """Make asyncio create ringloop loops (sets the event loop policy)."""
+    asyncio.set_event_loop_policy(EventLoopPolicy(backend))
+
+
+def run(main: Coroutine[Any, Any, _T], *, backend: str | None = None,
+        debug: bool | None = None) -> _T:
+    """Run a coroutine on a new ringloop loop, like asyncio.run()."""
+    def factory() -> Loop:
+        return new_event_loop(backend)
+
+    if sys.version_info >= (3, 11):
+        with asyncio.Runner(loop_factory=factory, debug=debug) as runner:
+            return runner.run(main)
+    return _run_310(main, factory, debug)
+
+
+def _run_310(main: Any, factory: Any, debug: bool | None) -> Any:
+    # asyncio.run() of 3.10, with our loop.
+    if asyncio._get_running_loop() is not None:
+        raise RuntimeError(
+            "asyncio.run() cannot be called from a running event loop")
+    if not asyncio.iscoroutine(main):
+        raise ValueError(f"a coroutine was expected, got {main!r}")
+    loop = factory()
+    try:
+        asyncio.set_event_loop(loop)
+        if debug is not None:
+            loop.set_debug(debug)
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            _cancel_all_tasks(loop)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+def _cancel_all_tasks(loop: Loop) -> None:
+    to_cancel = asyncio.all_tasks(loop)
+    if not to_cancel:
+        return
+    for task in to_cancel:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*to_cancel,
+                                           return_exceptions=True))
+    for task in to_cancel:
+        if task.cancelled():
+            continue
+        if task.exception() is not None:
+            loop.call_exception_handler({
+                "message": "unhandled exception during asyncio.run() "
+                           "shutdown",
+                "exception": task.exception(),
+                "task": task,
+            })

@@ -1,0 +1,185 @@
+/*
+ * ringloop._ext: module state, Py_mod_exec and the helpers the types share.
+ */
+#include <time.h>
+
+#include "pyloop.h"
+
+/* ---- helpers ----------------------------------------------------------- */
+
+rlpy_state *rlpy_state_of_type(PyTypeObject *tp)
+{
+    PyObject *mro = tp->tp_mro;
+    Py_ssize_t i, n;
+
+    /* A Python subclass of Loop has no module: walk to our base type. */
+    n = mro ? PyTuple_GET_SIZE(mro) : 0;
+    for (i = 0; i < n; i++) {
+        PyTypeObject *t = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+        PyObject *mod;
+
+        if (!(t->tp_flags & Py_TPFLAGS_HEAPTYPE))
+            continue;
+        mod = PyType_GetModule(t);
+        if (!mod) {
+            PyErr_Clear();
+            continue;
+        }
+        if (PyModule_GetDef(mod) == &rlpy_module)
+            return PyModule_GetState(mod);
+    }
+    PyErr_SetString(PyExc_TypeError, "not a ringloop type");
+    return NULL;
+}
+
+PyObject *rlpy_support(rlpy_state *st, const char *name)
+{
+    if (!st->support) {
+        st->support = PyImport_ImportModule("ringloop._support");
+        if (!st->support)
+            return NULL;
+    }
+    return PyObject_GetAttrString(st->support, name);
+}
+
+PyObject *rlpy_exc_take(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *tb;
+
+    PyErr_Fetch(&type, &value, &tb);
+    if (!type)
+        return NULL;
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb) {
+        PyException_SetTraceback(value, tb);
+        Py_DECREF(tb);
+    }
+    Py_DECREF(type);
+    return value;
+#endif
+}
+
+void rlpy_exc_restore(PyObject *exc)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    PyErr_Restore(Py_NewRef(Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
+#endif
+}
+
+double rlpy_monotonic(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- module ------------------------------------------------------------ */
+
+static int add_type(PyObject *mod, PyType_Spec *spec, PyObject *base,
+                    PyTypeObject **out)
+{
+    PyObject *t = PyType_FromModuleAndSpec(mod, spec, base);
+
+    if (!t)
+        return -1;
+    *out = (PyTypeObject *)t;
+    return PyModule_AddType(mod, *out);
+}
+
+static int intern(PyObject **out, const char *s)
+{
+    *out = PyUnicode_InternFromString(s);
+    return *out ? 0 : -1;
+}
+
+static int rlpy_exec(PyObject *mod)
+{
+    rlpy_state *st = PyModule_GetState(mod);
+    PyObject *asyncio;
+
+    if (add_type(mod, &rlpy_handle_spec, NULL, &st->HandleType) < 0 ||
+        add_type(mod, &rlpy_timer_handle_spec, (PyObject *)st->HandleType,
+                 &st->TimerHandleType) < 0 ||
+        add_type(mod, &rlpy_loop_spec, NULL, &st->LoopType) < 0)
+        return -1;
+    asyncio = PyImport_ImportModule("asyncio");
+    if (!asyncio)
+        return -1;
+    st->Future = PyObject_GetAttrString(asyncio, "Future");
+    Py_DECREF(asyncio);
+    if (!st->Future)
+        return -1;
+    st->kw_loop = Py_BuildValue("(s)", "loop");
+    if (!st->kw_loop ||
+        intern(&st->str_call_exception_handler, "call_exception_handler") < 0 ||
+        intern(&st->str_message, "message") < 0 ||
+        intern(&st->str_exception, "exception") < 0 ||
+        intern(&st->str_handle, "handle") < 0 ||
+        intern(&st->str_source_traceback, "source_traceback") < 0)
+        return -1;
+    if (PyModule_AddStringConstant(mod, "CORE_VERSION", "0.1.0") < 0)
+        return -1;
+    return 0;
+}
+
+static int rlpy_traverse(PyObject *mod, visitproc visit, void *arg)
+{
+    rlpy_state *st = PyModule_GetState(mod);
+
+    Py_VISIT(st->LoopType);
+    Py_VISIT(st->HandleType);
+    Py_VISIT(st->TimerHandleType);
+    Py_VISIT(st->Future);
+    Py_VISIT(st->support);
+    return 0;
+}
+
+static int rlpy_clear(PyObject *mod)
+{
+    rlpy_state *st = PyModule_GetState(mod);
+
+    Py_CLEAR(st->LoopType);
+    Py_CLEAR(st->HandleType);
+    Py_CLEAR(st->TimerHandleType);
+    Py_CLEAR(st->Future);
+    Py_CLEAR(st->support);
+    Py_CLEAR(st->kw_loop);
+    Py_CLEAR(st->str_call_exception_handler);
+    Py_CLEAR(st->str_message);
+    Py_CLEAR(st->str_exception);
+    Py_CLEAR(st->str_handle);
+    Py_CLEAR(st->str_source_traceback);
+    return 0;
+}
+
+static void rlpy_free(void *mod)
+{
+    rlpy_clear((PyObject *)mod);
+}
+
+static PyModuleDef_Slot rlpy_slots[] = {
+    {Py_mod_exec, rlpy_exec},
+    {0, NULL},
+};
+
+PyModuleDef rlpy_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "ringloop._ext",
+    .m_doc = "The C core of ringloop's asyncio event loop.",
+    .m_size = sizeof(rlpy_state),
+    .m_slots = rlpy_slots,
+    .m_traverse = rlpy_traverse,
+    .m_clear = rlpy_clear,
+    .m_free = rlpy_free,
+};
+
+PyMODINIT_FUNC PyInit__ext(void)
+{
+    return PyModuleDef_Init(&rlpy_module);
+}

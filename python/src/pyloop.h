@@ -1,0 +1,191 @@
+/*
+ * ringloop._ext: the CPython extension's shared declarations.
+ *
+ * One file per asyncio concept:
+ *   module.c   module state, Py_mod_exec, helpers shared by the types
+ *   loop.c     ringloop._ext.Loop: scheduling, the run loop, close
+ *   handle.c   Handle and TimerHandle, and running a callback
+ *   fdwatch.c  add_reader/add_writer: level-triggered fd watches
+ * Transports and sock_* operations come as more files of the same kind:
+ * they hold their own rl_op structs, find the loop's rl_loop in
+ * LoopObject.rl, and share the fd table (struct rlpy_fdslot) so that
+ * add_reader on a transport's fd can be refused as asyncio does.
+ *
+ * Reference ownership, written down once:
+ *   - A scheduled handle (queued in the core's ready queue, its timer armed,
+ *     or pushed to the thread-safe queue) is owned by the loop: one strong
+ *     reference, and the handle is on the loop's `sched` list so that
+ *     traverse, clear and close can find it. It is released just after its
+ *     callback ran or when it is cancelled.
+ *   - A handle holds a strong reference to its loop (asyncio's h._loop).
+ *   - An add_reader/add_writer watch (struct rlpy_io) is malloc'd, owns its
+ *     Handle, and lives until it was removed and its poll op had its final
+ *     completion.
+ */
+#ifndef RINGLOOP_PYLOOP_H
+#define RINGLOOP_PYLOOP_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ringloop.h"
+
+#if PY_VERSION_HEX < 0x030A0000
+#error "ringloop needs CPython 3.10 or newer"
+#endif
+
+/* PyMemberDef type codes: structmember.h before 3.12, Python.h since. */
+#if PY_VERSION_HEX >= 0x030C0000
+#define RLPY_T_PYSSIZET Py_T_PYSSIZET
+#define RLPY_T_DOUBLE Py_T_DOUBLE
+#define RLPY_READONLY Py_READONLY
+#else
+#include <structmember.h>
+#define RLPY_T_PYSSIZET T_PYSSIZET
+#define RLPY_T_DOUBLE T_DOUBLE
+#define RLPY_READONLY READONLY
+#endif
+
+#define rlpy_container_of(ptr, type, member)                                   \
+    ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* Handles kept for reuse per loop (per type). */
+#define RLPY_FREE_HANDLES 64
+
+typedef struct LoopObject LoopObject;
+typedef struct HandleObject HandleObject;
+
+typedef struct rlpy_state {
+    PyTypeObject *LoopType;
+    PyTypeObject *HandleType;
+    PyTypeObject *TimerHandleType;
+    PyObject *Future;  /* asyncio.Future */
+    PyObject *support; /* ringloop._support, imported on first use */
+    PyObject *kw_loop; /* ("loop",): keyword names for Future(loop=...) */
+    PyObject *str_call_exception_handler;
+    PyObject *str_message;
+    PyObject *str_exception;
+    PyObject *str_handle;
+    PyObject *str_source_traceback;
+} rlpy_state;
+
+/* Where a handle is while the loop owns it. */
+enum rlpy_where {
+    RLPY_IDLE = 0,   /* not scheduled */
+    RLPY_READY,      /* in the core's ready queue (cb) */
+    RLPY_TIMER,      /* its rl_timer is armed or expired */
+    RLPY_THREADSAFE, /* pushed with rl_call_threadsafe, not yet run */
+    RLPY_IO,         /* owned by an add_reader/add_writer watch */
+};
+
+struct HandleObject {
+    PyObject_HEAD rl_callback
+        cb;           /* node in the core's ready/thread-safe queues */
+    LoopObject *loop; /* strong; NULL once cleared */
+    PyObject *callback;
+    PyObject *args;      /* a tuple */
+    PyObject *context;   /* a contextvars.Context */
+    PyObject *source_tb; /* debug mode: where it was created */
+    PyObject *repr;      /* debug mode: the repr kept by cancel() */
+    PyObject *weakreflist;
+    HandleObject *sched_prev, *sched_next; /* the loop's scheduled list */
+    uint8_t where;                         /* enum rlpy_where */
+    bool cancelled;
+};
+
+typedef struct {
+    HandleObject h;
+    rl_timer timer;
+    double when;
+} TimerHandleObject;
+
+struct rlpy_io; /* fdwatch.c */
+
+/* What the loop knows about one fd number. */
+struct rlpy_fdslot {
+    struct rlpy_io *io[2]; /* add_reader, add_writer */
+};
+
+struct LoopObject {
+    PyObject_HEAD rl_loop *rl; /* NULL before __init__ and after close() */
+    rlpy_state *st;
+    HandleObject *sched; /* scheduled handles (doubly linked) */
+    HandleObject *free_handles[RLPY_FREE_HANDLES];
+    TimerHandleObject *free_timers[RLPY_FREE_HANDLES];
+    int nfree_handles, nfree_timers;
+    struct rlpy_fdslot *fds;
+    size_t nfds;
+    PyObject *backend;         /* "uring" or "epoll" */
+    PyObject *fallback_reason; /* why auto did not pick io_uring, or None */
+    PyObject *features;        /* frozenset of active fast-path names */
+    int fallback_errno;
+    PyObject *pending_exc; /* raised by a callback: leave run_forever */
+    PyObject *current_handle;
+    PyObject *weakreflist;
+    PyThreadState *tstate; /* saved while the backend sleeps */
+    unsigned long thread_id;
+    double slow_callback_duration;
+    int debug;
+    bool closed;
+    bool stopping;
+    bool running;
+};
+
+/* ---- module.c ---------------------------------------------------------- */
+extern PyModuleDef rlpy_module;
+rlpy_state *rlpy_state_of_type(PyTypeObject *tp);
+/* A new reference to ringloop._support.<name>, or NULL. */
+PyObject *rlpy_support(rlpy_state *st, const char *name);
+/* Take the raised exception (normalized, with its traceback) / raise it. */
+PyObject *rlpy_exc_take(void);
+void rlpy_exc_restore(PyObject *exc);
+/* CLOCK_MONOTONIC in seconds: the core's clock. */
+double rlpy_monotonic(void);
+
+/* ---- loop.c ------------------------------------------------------------ */
+extern PyType_Spec rlpy_loop_spec;
+int rlpy_loop_check_closed(LoopObject *loop);
+/* Keep exc (stolen) to re-raise from run_forever and stop the ready phase:
+ * what KeyboardInterrupt or SystemExit in a callback does. */
+void rlpy_loop_stash_exc(LoopObject *loop, PyObject *exc);
+
+/* ---- handle.c ---------------------------------------------------------- */
+extern PyType_Spec rlpy_handle_spec;
+extern PyType_Spec rlpy_timer_handle_spec;
+/* A new handle for callback(*args) in context (NULL: a copy of the current
+ * one). args is a tuple. In debug mode it records where it was created. */
+HandleObject *rlpy_handle_new(LoopObject *loop, PyObject *callback,
+                              PyObject *args, PyObject *context);
+TimerHandleObject *rlpy_timer_handle_new(LoopObject *loop, double when,
+                                         PyObject *callback, PyObject *args,
+                                         PyObject *context);
+/* Schedule h (owned by the caller) to run in the next ready phase; the
+ * loop takes its own reference. Loop thread, or any thread with ts. */
+int rlpy_handle_schedule(HandleObject *h, bool threadsafe);
+int rlpy_timer_handle_schedule(TimerHandleObject *t);
+/* Undo the loop's ownership of a scheduled handle without running it. */
+void rlpy_handle_unschedule(HandleObject *h);
+/* Run h's callback in its context, as asyncio's Handle._run: exceptions go
+ * to loop.call_exception_handler. Returns -1 with an exception set only for
+ * KeyboardInterrupt, SystemExit, or a failing exception handler. */
+int rlpy_handle_invoke(HandleObject *h);
+/* The loop drops a handle it owned: keep it for reuse if nobody else holds
+ * it, else release the reference. */
+void rlpy_handle_release(LoopObject *loop, HandleObject *h);
+/* Mark h cancelled as Handle.cancel() does (no unscheduling). */
+int rlpy_handle_mark_cancelled(HandleObject *h);
+
+/* ---- fdwatch.c --------------------------------------------------------- */
+PyObject *rlpy_loop_add_reader(LoopObject *self, PyObject *const *args,
+                               Py_ssize_t nargs);
+PyObject *rlpy_loop_add_writer(LoopObject *self, PyObject *const *args,
+                               Py_ssize_t nargs);
+PyObject *rlpy_loop_remove_reader(LoopObject *self, PyObject *fileobj);
+PyObject *rlpy_loop_remove_writer(LoopObject *self, PyObject *fileobj);
+/* close(): drop every watch; their ops finish inside rl_loop_free(). */
+void rlpy_fdwatch_close_all(LoopObject *self);
+int rlpy_fdwatch_traverse(LoopObject *self, visitproc visit, void *arg);
+
+#endif /* RINGLOOP_PYLOOP_H */

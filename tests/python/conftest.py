@@ -1,0 +1,102 @@
+"""Fixtures: every test runs on stock asyncio, ringloop-epoll and
+ringloop-uring; asyncio's own loop defines the expected behaviour."""
+
+from __future__ import annotations
+
+import asyncio
+import faulthandler
+import functools
+import sys
+from typing import Any, Callable
+
+import pytest
+
+import ringloop
+
+LOOPS = ["asyncio", "epoll", "uring"]
+
+
+def _uring_unavailable() -> str | None:
+    try:
+        ringloop.new_event_loop("uring").close()
+    except OSError as exc:
+        return f"io_uring unavailable here: {exc}"
+    return None
+
+
+_URING_SKIP = _uring_unavailable()
+
+
+def make_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    if kind == "asyncio":
+        return asyncio.SelectorEventLoop
+    return functools.partial(ringloop.new_event_loop, kind)
+
+
+@pytest.fixture(params=LOOPS)
+def kind(request: pytest.FixtureRequest) -> str:
+    if request.param == "uring" and _URING_SKIP:
+        pytest.skip(_URING_SKIP)
+    return request.param
+
+
+@pytest.fixture(params=["epoll", "uring"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """A ringloop backend, for tests of ringloop's own API."""
+    if request.param == "uring" and _URING_SKIP:
+        pytest.skip(_URING_SKIP)
+    return request.param
+
+
+@pytest.fixture
+def loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    return make_factory(kind)
+
+
+@pytest.fixture
+def loop(loop_factory: Callable[[], asyncio.AbstractEventLoop]) -> Any:
+    loop = loop_factory()
+    yield loop
+    if not loop.is_closed():
+        if not loop.is_running():
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+def run_with(factory: Callable[[], asyncio.AbstractEventLoop], main: Any,
+             *, debug: bool | None = None) -> Any:
+    """asyncio.run(main) on a loop from factory, on every Python version."""
+    if sys.version_info >= (3, 11):
+        with asyncio.Runner(loop_factory=factory, debug=debug) as runner:
+            return runner.run(main)
+    loop = factory()
+    try:
+        asyncio.set_event_loop(loop)
+        if debug is not None:
+            loop.set_debug(debug)
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            tasks = asyncio.all_tasks(loop)
+            for t in tasks:
+                t.cancel()
+            loop.run_until_complete(
+                asyncio.gather(*tasks, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+@pytest.fixture
+def run(loop_factory: Callable[[], asyncio.AbstractEventLoop]) -> Any:
+    return functools.partial(run_with, loop_factory)
+
+
+@pytest.fixture(autouse=True)
+def _hang_guard() -> Any:
+    # A hung loop must fail the run with a traceback, not stall CI.
+    faulthandler.dump_traceback_later(120, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
