@@ -1,0 +1,344 @@
+// Microbenchmarks of the loop itself: call_soon, timers and thread-safe
+// calls. Each names what one iteration is; items_per_second counts
+// callbacks (or timer operations) per second.
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "bench_common.h"
+
+namespace
+{
+
+constexpr uint64_t kMs = 1000 * 1000;
+constexpr uint64_t kSec = 1000 * kMs;
+
+// xorshift64: deterministic "random" timeouts without a table.
+struct Rng {
+    uint64_t s = 0x9e3779b97f4a7c15ull;
+    uint64_t next()
+    {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        return s;
+    }
+    // A timeout in [1 s, 2 s): far enough that nothing expires meanwhile.
+    uint64_t timeout()
+    {
+        return kSec + next() % kSec;
+    }
+};
+
+struct Counter {
+    uint64_t n = 0;
+};
+
+void count_cb(rl_loop *, rl_callback *cb)
+{
+    static_cast<Counter *>(cb->data)->n++;
+}
+
+void count_timer(rl_loop *, rl_timer *t)
+{
+    static_cast<Counter *>(t->data)->n++;
+}
+
+// ---- call_soon ----------------------------------------------------------
+
+// One iteration: queue N callbacks, then one loop iteration runs them all
+// (one backend poll per N callbacks).
+void BM_CallSoonBatch(benchmark::State &state)
+{
+    rl_loop *loop = rl_bench_loop(state);
+    if (!loop)
+        return;
+    const size_t n = static_cast<size_t>(state.range(0));
+    std::vector<rl_callback> cbs(n);
+    Counter c;
+    for (auto &cb : cbs)
+        rl_callback_init(&cb, count_cb, &c);
+    for (auto _ : state) {
+        for (auto &cb : cbs)
+            rl_call_soon(loop, &cb);
+        rl_loop_run(loop, RL_RUN_NOWAIT);
+    }
+    if (c.n != n * state.iterations())
+        state.SkipWithError("a callback did not run");
+    state.SetItemsProcessed(static_cast<int64_t>(c.n));
+    rl_loop_free(loop);
+}
+BENCHMARK(BM_CallSoonBatch)->Arg(1024);
+
+// One iteration: one callback that queues the next, as a chain of
+// call_soon from callbacks does in asyncio: every callback costs a whole
+// loop iteration, backend poll included (timeout 0: work is ready).
+void BM_CallSoonChain(benchmark::State &state)
+{
+    rl_loop *loop = rl_bench_loop(state);
+    if (!loop)
+        return;
+    rl_callback cb;
+    Counter c;
+    rl_callback_init(&cb, count_cb, &c);
+    for (auto _ : state) {
+        rl_call_soon(loop, &cb);
+        rl_loop_run(loop, RL_RUN_NOWAIT);
+    }
+    state.SetItemsProcessed(static_cast<int64_t>(c.n));
+    rl_loop_free(loop);
+}
+BENCHMARK(BM_CallSoonChain);
+
+// ---- timers -------------------------------------------------------------
+
+struct Timers {
+    std::vector<rl_timer> t;
+    Counter fired;
+    explicit Timers(size_t n) : t(n)
+    {
+        for (auto &x : t)
+            rl_timer_init(&x, count_timer, &fired);
+    }
+};
+
+// One iteration: start N timers with random timeouts (1-2 s) into an
+// empty heap. Stopping them again is not timed.
+void BM_TimerStart(benchmark::State &state)
+{
+    rl_loop *loop = rl_bench_loop(state);
+    if (!loop)
+        return;
+    Timers ts(static_cast<size_t>(state.range(0)));
+    Rng rng;
+    for (auto _ : state) {
+        for (auto &t : ts.t)
+            rl_timer_start(loop, &t, rng.timeout());
+        state.PauseTiming();
+        for (auto &t : ts.t)
+            rl_timer_stop(loop, &t);
+        state.ResumeTiming();
+    }
+    state.SetItemsProcessed(state.iterations() * state.range(0));
+    rl_loop_free(loop);
+}
+BENCHMARK(BM_TimerStart)->Arg(1000000)->Unit(benchmark::kMillisecond);
+
+// One iteration: cancel N armed timers (random deadlines), in the order
+// they were started, until the heap is empty. Starting them is not timed.
+void BM_TimerCancel(benchmark::State &state)
+{
+    rl_loop *loop = rl_bench_loop(state);
+    if (!loop)
+        return;
+    Timers ts(static_cast<size_t>(state.range(0)));
+    Rng rng;
+    for (auto _ : state) {
+        state.PauseTiming();
+        for (auto &t : ts.t)
+            rl_timer_start(loop, &t, rng.timeout());
+        state.ResumeTiming();
+        for (auto &t : ts.t)
+            rl_timer_stop(loop, &t);
+    }
+    state.SetItemsProcessed(state.iterations() * state.range(0));
+    rl_loop_free(loop);
+}
+BENCHMARK(BM_TimerCancel)->Arg(1000000)->Unit(benchmark::kMillisecond);
+
+// One iteration: one loop iteration in which N due timers (random
+// deadlines in the past) expire and their callbacks run: heap pops, the
+// ready queue and the calls. Arming them is not timed.
+void BM_TimerExpire(benchmark::State &state)
+{
+    rl_loop *loop = rl_bench_loop(state);
+    if (!loop)
+        return;
+    Timers ts(static_cast<size_t>(state.range(0)));
+    Rng rng;
+    for (auto _ : state) {
+        state.PauseTiming();
+        uint64_t now = rl_loop_update_time(loop);
+        for (auto &t : ts.t)
+            rl_timer_start_at(loop, &t, now - rng.timeout());
+        state.ResumeTiming();
+        rl_loop_run(loop, RL_RUN_NOWAIT);
+    }
+    if (ts.fired.n != ts.t.size() * state.iterations())
+        state.SkipWithError("not every timer fired");
+    state.SetItemsProcessed(static_cast<int64_t>(ts.fired.n));
+    rl_loop_free(loop);
+}
+BENCHMARK(BM_TimerExpire)->Arg(1000000)->Unit(benchmark::kMillisecond);
+
+// One iteration: cancel one timer and start it again with a new random
+// timeout, among W armed timers (the oldest is the one cancelled): the
+// call_later + cancel pattern of timeouts that rarely fire.
+void BM_TimerChurn(benchmark::State &state)
+{
+    rl_loop *loop = rl_bench_loop(state);
+    if (!loop)
+        return;
+    Timers ts(static_cast<size_t>(state.range(0)));
+    Rng rng;
+    for (auto &t : ts.t)
+        rl_timer_start(loop, &t, rng.timeout());
+    size_t i = 0, n = ts.t.size();
+    for (auto _ : state) {
+        rl_timer_stop(loop, &ts.t[i]);
+        rl_timer_start(loop, &ts.t[i], rng.timeout());
+        if (++i == n)
+            i = 0;
+    }
+    state.SetItemsProcessed(state.iterations());
+    rl_loop_free(loop);
+}
+BENCHMARK(BM_TimerChurn)->ArgName("armed")->Arg(1)->Arg(1000)->Arg(100000);
+
+// ---- thread-safe calls --------------------------------------------------
+
+// P producer threads, each posting M callbacks per round with
+// rl_call_threadsafe; the loop thread (the benchmark's) runs the loop,
+// sleeping when the queue is empty, until all P*M have run.
+class Producers
+{
+  public:
+    Producers(rl_loop *loop, int threads, size_t per_round, Counter *c)
+        : loop_(loop), nodes_(static_cast<size_t>(threads))
+    {
+        for (auto &v : nodes_) {
+            v.resize(per_round);
+            for (auto &cb : v)
+                rl_callback_init(&cb, count_cb, c);
+        }
+        for (int i = 0; i < threads; i++)
+            threads_.emplace_back([this, i] { run(i); });
+    }
+    ~Producers()
+    {
+        {
+            std::lock_guard<std::mutex> g(mu_);
+            quit_ = true;
+        }
+        cv_.notify_all();
+        for (auto &t : threads_)
+            t.join();
+    }
+    // Let every producer post its M callbacks once.
+    void round()
+    {
+        {
+            std::lock_guard<std::mutex> g(mu_);
+            gen_++;
+        }
+        cv_.notify_all();
+    }
+
+  private:
+    void run(int i)
+    {
+        uint64_t seen = 0;
+        for (;;) {
+            {
+                std::unique_lock<std::mutex> l(mu_);
+                cv_.wait(l, [&] { return quit_ || gen_ != seen; });
+                if (quit_)
+                    return;
+                seen = gen_;
+            }
+            for (auto &cb : nodes_[static_cast<size_t>(i)])
+                rl_call_threadsafe(loop_, &cb);
+        }
+    }
+
+    rl_loop *loop_;
+    std::vector<std::vector<rl_callback>> nodes_;
+    std::vector<std::thread> threads_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    uint64_t gen_ = 0;
+    bool quit_ = false;
+};
+
+// One iteration: P producers post 10000 callbacks each; the loop runs them
+// all, waking up from its backend wait whenever it ran out.
+void BM_Threadsafe(benchmark::State &state)
+{
+    rl_loop *loop = rl_bench_loop(state);
+    if (!loop)
+        return;
+    const int threads = static_cast<int>(state.range(0));
+    const size_t per_round = 10000;
+    Counter c;
+    {
+        Producers p(loop, threads, per_round, &c);
+        uint64_t want = 0;
+        uint64_t iterations = 0;
+        for (auto _ : state) {
+            want += per_round * static_cast<uint64_t>(threads);
+            p.round();
+            while (c.n < want) {
+                rl_loop_run(loop, RL_RUN_ONCE);
+                iterations++;
+            }
+        }
+        state.counters["loop_iterations_per_call"] =
+            static_cast<double>(iterations) / static_cast<double>(want);
+    }
+    state.SetItemsProcessed(static_cast<int64_t>(c.n));
+    rl_loop_free(loop);
+}
+BENCHMARK(BM_Threadsafe)
+    ->ArgName("producers")
+    ->Arg(1)
+    ->Arg(2)
+    ->Arg(4)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// One iteration: a round trip to the loop thread. The benchmark thread
+// posts one callback and spins until the loop thread has run it. The loop
+// thread is usually asleep in its backend wait (or about to be) when the
+// callback arrives, so this is mostly the cost of a wakeup.
+void BM_ThreadsafeWakeup(benchmark::State &state)
+{
+    rl_loop *loop = rl_bench_loop(state);
+    if (!loop)
+        return;
+    struct Ctx {
+        std::atomic<uint64_t> ran{0};
+        std::atomic<bool> quit{false};
+    } ctx;
+    rl_callback ping, stop;
+    rl_timer keepalive; // keeps RL_RUN_DEFAULT from returning when idle
+    rl_callback_init(
+        &ping,
+        [](rl_loop *, rl_callback *cb) {
+            static_cast<Ctx *>(cb->data)->ran.fetch_add(1);
+        },
+        &ctx);
+    rl_callback_init(
+        &stop, [](rl_loop *l, rl_callback *) { rl_loop_stop(l); }, nullptr);
+    rl_timer_init(
+        &keepalive, [](rl_loop *, rl_timer *) {}, nullptr);
+    rl_timer_start(loop, &keepalive, 3600 * kSec);
+    std::thread t([&] { rl_loop_run(loop, RL_RUN_DEFAULT); });
+    uint64_t sent = 0;
+    for (auto _ : state) {
+        rl_call_threadsafe(loop, &ping);
+        sent++;
+        while (ctx.ran.load(std::memory_order_acquire) != sent)
+            ;
+    }
+    rl_call_threadsafe(loop, &stop);
+    t.join();
+    rl_timer_stop(loop, &keepalive);
+    state.SetItemsProcessed(state.iterations());
+    rl_loop_free(loop);
+}
+BENCHMARK(BM_ThreadsafeWakeup)->UseRealTime();
+
+} // namespace
