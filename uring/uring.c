@@ -26,6 +26,11 @@ static const struct {
     /* Linux 6.1+. R_DISABLED: the thread that first runs the loop, not the
      * one that created it, becomes the ring's single issuer. */
     {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+         IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SUBMIT_ALL |
+         IORING_SETUP_R_DISABLED,
+     RL_FEAT_DEFER_TASKRUN},
+    /* Linux 6.1+ without TASKRUN_FLAG next to DEFER_TASKRUN */
+    {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
          IORING_SETUP_SUBMIT_ALL | IORING_SETUP_R_DISABLED,
      RL_FEAT_DEFER_TASKRUN},
     /* Linux 5.19+ */
@@ -310,6 +315,26 @@ static bool transient(int ret)
     return ret == -ETIME || ret == -EINTR || ret == -EAGAIN || ret == -EBUSY;
 }
 
+/*
+ * True when entering the kernel without waiting could not produce anything:
+ * no SQE to submit and the kernel flags neither task work nor a CQ
+ * overflow. Only knowable when the ring reports task work (TASKRUN_FLAG),
+ * or has no deferred task work at all (no COOP/DEFER_TASKRUN).
+ */
+static bool idle(struct rl_uring *u)
+{
+    unsigned taskrun = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_DEFER_TASKRUN;
+    unsigned flags;
+
+    if ((u->setup_flags & taskrun) &&
+        !(u->setup_flags & IORING_SETUP_TASKRUN_FLAG))
+        return false;
+    if (io_uring_sq_ready(&u->ring))
+        return false;
+    flags = IO_URING_READ_ONCE(*u->ring.sq.kflags);
+    return !(flags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW));
+}
+
 /* Submit what is queued and wait (see wait() in policy/backend.h). */
 static int enter(struct rl_uring *u, int64_t timeout_ns)
 {
@@ -318,9 +343,13 @@ static int enter(struct rl_uring *u, int64_t timeout_ns)
     int ret;
 
     /* GETEVENTS even when not waiting: DEFER_TASKRUN runs completions'
-     * task work only then. */
-    if (timeout_ns == 0)
+     * task work only then. But with nothing to submit, no task work flagged
+     * and no overflow, the enter would find nothing: skip the syscall. */
+    if (timeout_ns == 0) {
+        if (idle(u))
+            return 0;
         return io_uring_submit_and_get_events(&u->ring);
+    }
     if (timeout_ns > 0 && !(u->features & RL_FEAT_EXT_ARG)) {
         /* Linux < 5.11, or switched off: a TIMEOUT SQE of our own. Not
          * liburing's fallback: its timeout SQE completes after one other
