@@ -167,8 +167,9 @@ RL_EXTERN void rl_loop_stop(rl_loop *loop);
  * Stop running ready callbacks at once: those of the current ready phase
  * that have not run yet go back to the front of the ready queue (in order)
  * and rl_loop_run() returns after the current callback. Called from a block
- * hook or a completion, it keeps the iteration's ready phase from starting. For embedders whose
- * callbacks can raise (e.g. KeyboardInterrupt in Python). Loop thread only.
+ * hook or a completion, it keeps the iteration's ready phase from starting. For
+ * embedders whose callbacks can raise (e.g. KeyboardInterrupt in Python). Loop
+ * thread only.
  */
 RL_EXTERN void rl_loop_break(rl_loop *loop);
 
@@ -331,7 +332,7 @@ struct rl_op {
             void *buf;
             size_t len;
             int64_t offset; /* -1: the file's position */
-        } rw; /* READ, WRITE */
+        } rw;               /* READ, WRITE */
         struct {
             struct sockaddr *addr; /* may be NULL */
             socklen_t *addrlen;

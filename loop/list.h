@@ -10,7 +10,10 @@
 #define rl_container_of(ptr, type, member)                                     \
     ((type *)((char *)(ptr)-offsetof(type, member)))
 
-static inline void rl_list_init(struct rl_list *h) { h->next = h->prev = h; }
+static inline void rl_list_init(struct rl_list *h)
+{
+    h->next = h->prev = h;
+}
 
 static inline bool rl_list_empty(const struct rl_list *h)
 {

@@ -233,14 +233,15 @@ bool rl_callback_cancel(rl_loop *loop, rl_callback *cb)
 
 int rl_call_threadsafe(rl_loop *loop, rl_callback *cb)
 {
-    rl_callback *head = atomic_load_explicit(&loop->ts_head,
-                                             memory_order_relaxed);
+    rl_callback *head =
+        atomic_load_explicit(&loop->ts_head, memory_order_relaxed);
 
     do {
         cb->next_ts = head;
     } while (!atomic_compare_exchange_weak(&loop->ts_head, &head, cb));
     /* Pairs with the sleeping store + queue check in loop_iterate(). */
-    if (atomic_load(&loop->sleeping) && !atomic_exchange(&loop->wake_pending, 1))
+    if (atomic_load(&loop->sleeping) &&
+        !atomic_exchange(&loop->wake_pending, 1))
         loop->ops->wake(loop);
     return 0;
 }
@@ -350,8 +351,8 @@ int rl_loop_run(rl_loop *loop, int mode)
         bool nowait = mode == RL_RUN_NOWAIT ||
                       (mode == RL_RUN_DEFAULT && !loop_alive(loop));
         ret = loop_iterate(loop, nowait);
-    } while (ret == 0 && mode == RL_RUN_DEFAULT && !loop->stop &&
-             !loop->brk && loop_alive(loop));
+    } while (ret == 0 && mode == RL_RUN_DEFAULT && !loop->stop && !loop->brk &&
+             loop_alive(loop));
     loop->stop = false;
     loop->brk = false;
     loop->running = false;

@@ -10,8 +10,15 @@
 #include "policy/backend.h"
 #include "ringloop.h"
 
+/* A heap slot keeps the deadline next to the timer, so that sifting
+ * compares without dereferencing timers (the seq breaks ties). */
+struct rl_timer_slot {
+    uint64_t deadline;
+    rl_timer *t;
+};
+
 struct rl_timer_heap {
-    rl_timer **v;
+    struct rl_timer_slot *v;
     uint32_t n;
     uint32_t cap;
 };

@@ -62,8 +62,8 @@ void rl_prep_recv_multishot(rl_op *op, int fd, rl_op_fn fn, void *data)
     op->flags = RL_F_MULTISHOT;
 }
 
-void rl_prep_send(rl_op *op, int fd, const void *buf, size_t len,
-                  int msg_flags, rl_op_fn fn, void *data)
+void rl_prep_send(rl_op *op, int fd, const void *buf, size_t len, int msg_flags,
+                  rl_op_fn fn, void *data)
 {
     prep(op, RL_OP_SEND, fd, fn, data);
     op->u.io.buf = (void *)buf;
@@ -79,8 +79,8 @@ void rl_prep_recvmsg(rl_op *op, int fd, struct msghdr *msg, int msg_flags,
     op->u.msg.msg_flags = msg_flags;
 }
 
-void rl_prep_sendmsg(rl_op *op, int fd, const struct msghdr *msg,
-                     int msg_flags, rl_op_fn fn, void *data)
+void rl_prep_sendmsg(rl_op *op, int fd, const struct msghdr *msg, int msg_flags,
+                     rl_op_fn fn, void *data)
 {
     prep(op, RL_OP_SENDMSG, fd, fn, data);
     op->u.msg.msg = (struct msghdr *)msg;
@@ -116,8 +116,8 @@ void rl_prep_shutdown(rl_op *op, int fd, int how, rl_op_fn fn, void *data)
     op->u.shutdown.how = how;
 }
 
-void rl_prep_poll(rl_op *op, int fd, unsigned events, bool repeat,
-                  rl_op_fn fn, void *data)
+void rl_prep_poll(rl_op *op, int fd, unsigned events, bool repeat, rl_op_fn fn,
+                  void *data)
 {
     prep(op, RL_OP_POLL, fd, fn, data);
     op->u.poll.events = events;

@@ -1,5 +1,6 @@
 /*
- * Timers: a 4-ary min-heap of rl_timer pointers keyed on (deadline, seq).
+ * Timers: a 4-ary min-heap of (deadline, timer) slots keyed on
+ * (deadline, seq).
  * The sequence number makes equal deadlines fire in start order. The heap
  * array grows by doubling; it never shrinks while the loop lives.
  */
@@ -11,67 +12,69 @@
 #define HEAP_D 4
 #define NOT_ARMED UINT32_MAX
 
-static inline bool timer_before(const rl_timer *a, const rl_timer *b)
+static inline bool slot_before(const struct rl_timer_slot *a,
+                               const struct rl_timer_slot *b)
 {
     return a->deadline < b->deadline ||
-           (a->deadline == b->deadline && a->seq < b->seq);
+           (a->deadline == b->deadline && a->t->seq < b->t->seq);
 }
 
-static inline void heap_set(struct rl_timer_heap *h, uint32_t i, rl_timer *t)
+static inline void heap_set(struct rl_timer_heap *h, uint32_t i,
+                            struct rl_timer_slot s)
 {
-    h->v[i] = t;
-    t->index = i;
+    h->v[i] = s;
+    s.t->index = i;
 }
 
 static void sift_up(struct rl_timer_heap *h, uint32_t i)
 {
-    rl_timer *t = h->v[i];
+    struct rl_timer_slot s = h->v[i];
 
     while (i > 0) {
         uint32_t parent = (i - 1) / HEAP_D;
-        if (!timer_before(t, h->v[parent]))
+        if (!slot_before(&s, &h->v[parent]))
             break;
         heap_set(h, i, h->v[parent]);
         i = parent;
     }
-    heap_set(h, i, t);
+    heap_set(h, i, s);
 }
 
 static void sift_down(struct rl_timer_heap *h, uint32_t i)
 {
-    rl_timer *t = h->v[i];
+    struct rl_timer_slot s = h->v[i];
 
     for (;;) {
         uint32_t first = i * HEAP_D + 1, best = i, c, end;
-        rl_timer *bt = t;
+        const struct rl_timer_slot *bs = &s;
 
         if (first >= h->n)
             break;
         end = first + HEAP_D < h->n ? first + HEAP_D : h->n;
         for (c = first; c < end; c++) {
-            if (timer_before(h->v[c], bt)) {
+            if (slot_before(&h->v[c], bs)) {
                 best = c;
-                bt = h->v[c];
+                bs = &h->v[c];
             }
         }
         if (best == i)
             break;
-        heap_set(h, i, bt);
+        heap_set(h, i, *bs);
         i = best;
     }
-    heap_set(h, i, t);
+    heap_set(h, i, s);
 }
 
 static void heap_remove(struct rl_timer_heap *h, rl_timer *t)
 {
     uint32_t i = t->index;
-    rl_timer *last = h->v[--h->n];
+    struct rl_timer_slot last = h->v[--h->n];
 
     t->index = NOT_ARMED;
     if (i == h->n)
         return;
     heap_set(h, i, last);
-    if (i > 0 && timer_before(last, h->v[(i - 1) / HEAP_D]))
+    if (i > 0 && slot_before(&last, &h->v[(i - 1) / HEAP_D]))
         sift_up(h, i);
     else
         sift_down(h, i);
@@ -80,7 +83,7 @@ static void heap_remove(struct rl_timer_heap *h, rl_timer *t)
 static int heap_reserve(struct rl_timer_heap *h)
 {
     uint32_t cap;
-    rl_timer **v;
+    struct rl_timer_slot *v;
 
     if (h->n < h->cap)
         return 0;
@@ -112,7 +115,7 @@ void rl__timers_fini(rl_loop *loop)
     struct rl_timer_heap *h = &loop->timers;
 
     while (h->n)
-        h->v[--h->n]->index = NOT_ARMED;
+        h->v[--h->n].t->index = NOT_ARMED;
     free(h->v);
     h->v = NULL;
     h->cap = 0;
@@ -120,15 +123,15 @@ void rl__timers_fini(rl_loop *loop)
 
 uint64_t rl__timers_next(const rl_loop *loop)
 {
-    return loop->timers.n ? loop->timers.v[0]->deadline : UINT64_MAX;
+    return loop->timers.n ? loop->timers.v[0].deadline : UINT64_MAX;
 }
 
 void rl__timers_expire(rl_loop *loop)
 {
     struct rl_timer_heap *h = &loop->timers;
 
-    while (h->n && h->v[0]->deadline <= loop->now) {
-        rl_timer *t = h->v[0];
+    while (h->n && h->v[0].deadline <= loop->now) {
+        rl_timer *t = h->v[0].t;
         heap_remove(h, t);
         rl_call_soon(loop, &t->expire);
     }
@@ -157,7 +160,8 @@ int rl_timer_start_at(rl_loop *loop, rl_timer *t, uint64_t deadline)
         return ret;
     t->deadline = deadline;
     t->seq = loop->timer_seq++;
-    h->v[h->n] = t;
+    h->v[h->n].deadline = deadline;
+    h->v[h->n].t = t;
     t->index = h->n++;
     sift_up(h, t->index);
     return 0;

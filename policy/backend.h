@@ -95,5 +95,4 @@ void rl__op_complete(rl_loop *loop, rl_op *op, int res, unsigned cflags,
  * records the fallback reason. 0 or -errno. */
 int rl__backend_select(rl_loop *loop, const struct rl_loop_config *cfg);
 
-
 #endif /* RL_BACKEND_H */

@@ -34,7 +34,8 @@ static unsigned feature_word(const char *w, size_t len)
     if (len == 3 && !strncmp(w, "all", 3))
         return RL_FEAT_ALL;
     for (i = 0; i < NFEATURES; i++)
-        if (strlen(feature_names[i]) == len && !strncmp(w, feature_names[i], len))
+        if (strlen(feature_names[i]) == len &&
+            !strncmp(w, feature_names[i], len))
             return 1u << i;
     return 0;
 }
