@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Install what building and testing ringloop needs, idempotently: Debian
-# packages with apt-get (only those missing), nothing else yet.
+# packages with apt-get (only those missing). Python packages go into a venv
+# (scripts/test_python.sh).
 set -euo pipefail
 
-debs=(build-essential cmake pkg-config liburing-dev libcmocka-dev
+debs=(build-essential cmake pkg-config liburing-dev libcmocka-dev python3-dev python3-venv
       libbenchmark-dev clang-format)
 
 missing=()
