@@ -147,11 +147,11 @@ static void bufring_recycle(struct rl_uring *u, unsigned bid)
     u->br_free++;
 }
 
-void rl__uring_bufring_free(struct rl_uring *u)
+void rl__uring_bufring_free(struct rl_uring *u, bool unmap)
 {
-    if (u->br)
+    if (unmap && u->br)
         munmap(u->br, u->br_entries * sizeof(struct io_uring_buf));
-    if (u->br_bufs)
+    if (unmap && u->br_bufs)
         munmap(u->br_bufs, (size_t)u->br_entries * u->br_size);
     u->br = NULL;
     u->br_bufs = NULL;

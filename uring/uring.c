@@ -302,7 +302,7 @@ static void uring_fini(rl_loop *loop)
     /* Exiting the ring drops the buffer ring registration with it. */
     if (u->ring_ok)
         io_uring_queue_exit(&u->ring);
-    rl__uring_bufring_free(u);
+    rl__uring_bufring_free(u, true);
     if (u->efd >= 0)
         close(u->efd);
     free(u->scratch);
@@ -470,7 +470,7 @@ static int uring_fork(rl_loop *loop)
         io_uring_queue_exit(&u->ring);
     u->ring_ok = false;
     u->wake_armed = false;
-    rl__uring_bufring_free(u); /* MADV_DONTFORK: not even mapped here */
+    rl__uring_bufring_free(u, false); /* MADV_DONTFORK: not mapped here */
     if (u->efd >= 0)
         close(u->efd);
     u->efd = -1;

@@ -98,6 +98,8 @@ unsigned rl__uring_flush_deferred(struct rl_uring *u);
 void rl__uring_forget_all(struct rl_uring *u);
 /* Unmap the buffer ring and buffers; no unregister (the ring is gone or
  * belongs to the parent). */
-void rl__uring_bufring_free(struct rl_uring *u);
+/* Forget the buffer ring; unmap it too unless in a forked child, where the
+ * ranges are MADV_DONTFORK holes the child may have reused. */
+void rl__uring_bufring_free(struct rl_uring *u, bool unmap);
 
 #endif /* RL_URING_H */

@@ -117,7 +117,8 @@ static void test_explicit_backend(void **state)
         assert_string_equal(rl_loop_backend_name(loop), "uring");
         assert_int_equal(rl_loop_backend(loop), RL_BACKEND_URING);
         assert_int_equal(rl_loop_fallback_errno(loop), 0);
-        if (rl_loop_features(loop) == 0)
+        /* RINGLOOP_DISABLE (the feature matrix) may switch all of them off */
+        if (rl_loop_features(loop) == 0 && !getenv("RINGLOOP_DISABLE"))
             fail_msg("uring loop reports no fast path at all");
         assert_true(loop_works(loop));
         rl_loop_free(loop);
