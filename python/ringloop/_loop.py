@@ -25,6 +25,7 @@ import weakref
 from typing import Any, Callable
 
 from . import _ext
+from ._net import NetMixin
 
 logger = logging.getLogger("asyncio")
 
@@ -52,7 +53,7 @@ def _sighandler_noop(signum: int, frame: Any) -> None:
     """Dummy signal handler: the signal number arrives via the wakeup fd."""
 
 
-class Loop(_ext.Loop, asyncio.AbstractEventLoop):
+class Loop(_ext.Loop, NetMixin, asyncio.AbstractEventLoop):
     """An asyncio event loop on ringloop's core (io_uring or epoll).
 
     ``backend`` is ``"uring"``, ``"epoll"`` or None: the RINGLOOP_BACKEND

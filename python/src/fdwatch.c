@@ -112,6 +112,7 @@ static struct rlpy_fdslot *slot_get(LoopObject *loop, int fd, bool grow)
 }
 
 static void io_poll_done(rl_loop *rl, rl_op *op);
+static int check_no_transport(LoopObject *self, int fd);
 
 static int io_arm(struct rlpy_io *io)
 {
@@ -149,7 +150,8 @@ static void io_remove(struct rlpy_io *io, bool fd_closed)
         rl_callback_cancel(loop->rl, &io->ready);
         io->queued = false;
     }
-    if (fd_closed && slot && !slot->io[DIR_READ] && !slot->io[DIR_WRITE])
+    if (fd_closed && slot && !slot->io[DIR_READ] && !slot->io[DIR_WRITE] &&
+        !slot->nops)
         rl_loop_fd_closed(loop->rl, io->fd);
     io_free_if_idle(io);
 }
@@ -227,7 +229,7 @@ static PyObject *add_watch(LoopObject *self, PyObject *const *args,
     if (rlpy_loop_check_closed(self) < 0)
         return NULL;
     fd = fileobj_to_fd(args[0]);
-    if (fd < 0 || check_pollable(fd) < 0)
+    if (fd < 0 || check_no_transport(self, fd) < 0 || check_pollable(fd) < 0)
         return NULL;
     cbargs = PyTuple_New(nargs - 2);
     if (!cbargs)
@@ -294,7 +296,7 @@ static PyObject *remove_watch(LoopObject *self, PyObject *fileobj, int dir)
     if (self->closed)
         Py_RETURN_FALSE;
     fd = fileobj_to_fd(fileobj);
-    if (fd < 0)
+    if (fd < 0 || check_no_transport(self, fd) < 0)
         return NULL;
     slot = slot_get(self, fd, false);
     io = slot ? slot->io[dir] : NULL;
@@ -352,5 +354,59 @@ int rlpy_fdwatch_traverse(LoopObject *self, visitproc visit, void *arg)
         for (dir = 0; dir < 2; dir++)
             if (self->fds[fd].io[dir])
                 Py_VISIT(self->fds[fd].io[dir]->handle);
+    return 0;
+}
+
+int rlpy_fd_ref(LoopObject *self, int fd)
+{
+    struct rlpy_fdslot *slot = slot_get(self, fd, true);
+
+    if (!slot)
+        return -1;
+    slot->nops++;
+    return 0;
+}
+
+void rlpy_fd_unref(LoopObject *self, int fd)
+{
+    struct rlpy_fdslot *slot = slot_get(self, fd, false);
+
+    if (!slot || !slot->nops)
+        return;
+    /* a transport's fd stays known: its ops may be in flight */
+    if (--slot->nops == 0 && !slot->io[DIR_READ] && !slot->io[DIR_WRITE] &&
+        !slot->transport && self->rl)
+        rl_loop_fd_closed(self->rl, fd);
+}
+
+int rlpy_fd_set_transport(LoopObject *self, int fd, PyObject *t)
+{
+    struct rlpy_fdslot *slot = slot_get(self, fd, true);
+
+    if (!slot)
+        return -1;
+    slot->transport = t;
+    return 0;
+}
+
+void rlpy_fd_clear_transport(LoopObject *self, int fd, PyObject *t)
+{
+    struct rlpy_fdslot *slot = slot_get(self, fd, false);
+
+    if (slot && slot->transport == t)
+        slot->transport = NULL;
+}
+
+/* asyncio's _ensure_fd_no_transport(). */
+static int check_no_transport(LoopObject *self, int fd)
+{
+    struct rlpy_fdslot *slot = slot_get(self, fd, false);
+
+    if (slot && slot->transport) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "File descriptor %d is used by transport %R", fd,
+                     slot->transport);
+        return -1;
+    }
     return 0;
 }

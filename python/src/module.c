@@ -71,6 +71,20 @@ void rlpy_exc_restore(PyObject *exc)
 #endif
 }
 
+int rlpy_transport_layout_check(PyObject *base)
+{
+    /* asyncio.BaseTransport has __slots__ = ('_extra',): one object slot
+     * right after the object header, which our structs start with. */
+    if (!PyType_Check(base) ||
+        ((PyTypeObject *)base)->tp_basicsize !=
+            (Py_ssize_t)(sizeof(PyObject) + sizeof(PyObject *))) {
+        PyErr_Format(PyExc_ImportError,
+                     "unexpected layout of asyncio transport type %R", base);
+        return -1;
+    }
+    return 0;
+}
+
 double rlpy_monotonic(void)
 {
     struct timespec ts;
@@ -101,19 +115,38 @@ static int intern(PyObject **out, const char *s)
 static int rlpy_exec(PyObject *mod)
 {
     rlpy_state *st = PyModule_GetState(mod);
-    PyObject *asyncio;
+    PyObject *asyncio, *transport = NULL, *dtransport = NULL, *dbases = NULL;
+    int ret;
 
-    if (add_type(mod, &rlpy_handle_spec, NULL, &st->HandleType) < 0 ||
-        add_type(mod, &rlpy_timer_handle_spec, (PyObject *)st->HandleType,
-                 &st->TimerHandleType) < 0 ||
-        add_type(mod, &rlpy_loop_spec, NULL, &st->LoopType) < 0)
-        return -1;
     asyncio = PyImport_ImportModule("asyncio");
     if (!asyncio)
         return -1;
     st->Future = PyObject_GetAttrString(asyncio, "Future");
+    transport = PyObject_GetAttrString(asyncio, "Transport");
+    dtransport = PyObject_GetAttrString(asyncio, "DatagramTransport");
     Py_DECREF(asyncio);
-    if (!st->Future)
+    if (!st->Future || !transport || !dtransport ||
+        rlpy_transport_layout_check(transport) < 0 ||
+        rlpy_transport_layout_check(dtransport) < 0) {
+        Py_XDECREF(transport);
+        Py_XDECREF(dtransport);
+        return -1;
+    }
+    /* The transports derive from asyncio's (isinstance() checks work); the
+     * datagram one from Transport too, as asyncio's own does. */
+    ret = add_type(mod, &rlpy_handle_spec, NULL, &st->HandleType) < 0 ||
+          add_type(mod, &rlpy_timer_handle_spec, (PyObject *)st->HandleType,
+                   &st->TimerHandleType) < 0 ||
+          add_type(mod, &rlpy_loop_spec, NULL, &st->LoopType) < 0 ||
+          add_type(mod, &rlpy_stream_spec, transport, &st->StreamType) < 0 ||
+          add_type(mod, &rlpy_sockop_spec, NULL, &st->SockOpType) < 0 ||
+          add_type(mod, &rlpy_acceptor_spec, NULL, &st->AcceptorType) < 0 ||
+          !(dbases = PyTuple_Pack(2, transport, dtransport)) ||
+          add_type(mod, &rlpy_dgram_spec, dbases, &st->DgramType) < 0;
+    Py_XDECREF(dbases);
+    Py_DECREF(transport);
+    Py_DECREF(dtransport);
+    if (ret)
         return -1;
     st->kw_loop = Py_BuildValue("(s)", "loop");
     if (!st->kw_loop ||
@@ -135,6 +168,10 @@ static int rlpy_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->LoopType);
     Py_VISIT(st->HandleType);
     Py_VISIT(st->TimerHandleType);
+    Py_VISIT(st->StreamType);
+    Py_VISIT(st->SockOpType);
+    Py_VISIT(st->AcceptorType);
+    Py_VISIT(st->DgramType);
     Py_VISIT(st->Future);
     Py_VISIT(st->support);
     return 0;
@@ -147,6 +184,10 @@ static int rlpy_clear(PyObject *mod)
     Py_CLEAR(st->LoopType);
     Py_CLEAR(st->HandleType);
     Py_CLEAR(st->TimerHandleType);
+    Py_CLEAR(st->StreamType);
+    Py_CLEAR(st->SockOpType);
+    Py_CLEAR(st->AcceptorType);
+    Py_CLEAR(st->DgramType);
     Py_CLEAR(st->Future);
     Py_CLEAR(st->support);
     Py_CLEAR(st->kw_loop);

@@ -6,10 +6,14 @@
  *   loop.c     ringloop._ext.Loop: scheduling, the run loop, close
  *   handle.c   Handle and TimerHandle, and running a callback
  *   fdwatch.c  add_reader/add_writer: level-triggered fd watches
- * Transports and sock_* operations come as more files of the same kind:
- * they hold their own rl_op structs, find the loop's rl_loop in
- * LoopObject.rl, and share the fd table (struct rlpy_fdslot) so that
- * add_reader on a transport's fd can be refused as asyncio does.
+ *   stream.c   StreamTransport: TCP/Unix stream transports
+ *   datagram.c DatagramTransport: UDP/Unix datagram transports
+ *   sock.c     sock_* methods (one op, one future) and the server Acceptor
+ * Transports and sock_* operations hold their own rl_op structs and find
+ * the loop's rl_loop in LoopObject.rl. sock_* ops count themselves in the
+ * fd table (struct rlpy_fdslot.nops) so that the backend forgets an fd once
+ * nothing of it is in flight: asyncio lets callers close(2) such sockets.
+ * Transports close their sockets through RL_OP_CLOSE instead.
  *
  * Reference ownership, written down once:
  *   - A scheduled handle (queued in the core's ready queue, its timer armed,
@@ -21,6 +25,9 @@
  *   - An add_reader/add_writer watch (struct rlpy_io) is malloc'd, owns its
  *     Handle, and lives until it was removed and its poll op had its final
  *     completion.
+ *   - A transport, SockOp or Acceptor holds one reference to itself per op
+ *     in flight (taken at rl_submit, dropped in the final completion), so
+ *     the buffers and sockaddrs the op points into outlive it.
  */
 #ifndef RINGLOOP_PYLOOP_H
 #define RINGLOOP_PYLOOP_H
@@ -61,6 +68,10 @@ typedef struct rlpy_state {
     PyTypeObject *LoopType;
     PyTypeObject *HandleType;
     PyTypeObject *TimerHandleType;
+    PyTypeObject *StreamType;
+    PyTypeObject *SockOpType;
+    PyTypeObject *AcceptorType;
+    PyTypeObject *DgramType;
     PyObject *Future;  /* asyncio.Future */
     PyObject *support; /* ringloop._support, imported on first use */
     PyObject *kw_loop; /* ("loop",): keyword names for Future(loop=...) */
@@ -106,6 +117,8 @@ struct rlpy_io; /* fdwatch.c */
 /* What the loop knows about one fd number. */
 struct rlpy_fdslot {
     struct rlpy_io *io[2]; /* add_reader, add_writer */
+    unsigned nops;         /* sock_* ops in flight */
+    PyObject *transport;   /* borrowed: the transport using the fd */
 };
 
 struct LoopObject {
@@ -141,6 +154,9 @@ PyObject *rlpy_support(rlpy_state *st, const char *name);
 /* Take the raised exception (normalized, with its traceback) / raise it. */
 PyObject *rlpy_exc_take(void);
 void rlpy_exc_restore(PyObject *exc);
+/* asyncio's transport classes, our transports' bases, have the layout we
+ * expect: the object header and one slot (_extra). -1 with ImportError. */
+int rlpy_transport_layout_check(PyObject *base);
 /* CLOCK_MONOTONIC in seconds: the core's clock. */
 double rlpy_monotonic(void);
 
@@ -187,5 +203,37 @@ PyObject *rlpy_loop_remove_writer(LoopObject *self, PyObject *fileobj);
 /* close(): drop every watch; their ops finish inside rl_loop_free(). */
 void rlpy_fdwatch_close_all(LoopObject *self);
 int rlpy_fdwatch_traverse(LoopObject *self, visitproc visit, void *arg);
+/* A sock_* op on fd starts / had its final completion. When the last one
+ * ends and fd has no watch, the backend forgets fd: the caller may close(2)
+ * it behind the loop's back, as asyncio allows. */
+int rlpy_fd_ref(LoopObject *self, int fd);
+void rlpy_fd_unref(LoopObject *self, int fd);
+/* A transport owns fd from creation until its socket is closed: add_reader
+ * and friends refuse it then, as asyncio does. The pointer is borrowed and
+ * must be cleared (with the same t) before t goes away. */
+int rlpy_fd_set_transport(LoopObject *self, int fd, PyObject *t);
+void rlpy_fd_clear_transport(LoopObject *self, int fd, PyObject *t);
+
+/* ---- stream.c ---------------------------------------------------------- */
+extern PyType_Spec rlpy_stream_spec;
+
+/* ---- datagram.c -------------------------------------------------------- */
+extern PyType_Spec rlpy_dgram_spec;
+
+/* ---- sock.c ------------------------------------------------------------ */
+extern PyType_Spec rlpy_sockop_spec;
+extern PyType_Spec rlpy_acceptor_spec;
+PyObject *rlpy_sock_recv(LoopObject *, PyObject *const *, Py_ssize_t);
+PyObject *rlpy_sock_recv_into(LoopObject *, PyObject *const *, Py_ssize_t);
+PyObject *rlpy_sock_recvfrom(LoopObject *, PyObject *const *, Py_ssize_t);
+PyObject *rlpy_sock_recvfrom_into(LoopObject *, PyObject *const *, Py_ssize_t);
+PyObject *rlpy_sock_sendall(LoopObject *, PyObject *const *, Py_ssize_t);
+PyObject *rlpy_sock_sendto(LoopObject *, PyObject *const *, Py_ssize_t);
+PyObject *rlpy_sock_connect(LoopObject *, PyObject *const *, Py_ssize_t);
+PyObject *rlpy_sock_accept(LoopObject *, PyObject *sock);
+PyObject *rlpy_sock_wait_writable(LoopObject *, PyObject *sock);
+PyObject *rlpy_sockaddr_to_py(const struct sockaddr *sa, socklen_t len);
+int rlpy_sockaddr_from_py(int family, PyObject *addr,
+                          struct sockaddr_storage *ss, socklen_t *len);
 
 #endif /* RINGLOOP_PYLOOP_H */
