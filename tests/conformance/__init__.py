@@ -1,0 +1,5 @@
+"""asyncio conformance harness: CPython's loop test mixins on ringloop.
+
+See run.py (the command), bindings.py (which mixins, bound how),
+child.py (one test in one process) and exceptions.txt.
+"""

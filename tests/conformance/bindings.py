@@ -1,0 +1,171 @@
+"""Bind CPython's asyncio loop test mixins to a loop factory.
+
+The mixins come from the RUNNING interpreter's test.test_asyncio, so the
+suite follows whatever Python runs the harness (3.10 to 3.13 today). Each
+group below is one mixin; its test case class is built the way CPython builds
+its own SelectorEventLoop test class in the same module, with only the loop
+factory swapped:
+
+  events      test_events.EventLoopTestsMixin       (+ UnixEventLoopTestsMixin,
+                                                      test_utils.TestCase)
+  subprocess  test_events.SubprocessTestsMixin      (same class as CPython's
+                                                      EPollEventLoopTests)
+  sock        test_sock_lowlevel.BaseSockTestsMixin (test_utils.TestCase)
+  sendfile    test_sendfile.SendfileTestsBase       (test_utils.TestCase)
+  server      test_server.BaseStartServer           (unittest.TestCase)
+  buffered_proto test_buffered_proto.BaseTestBufferedProtocol
+                                                     (unittest.TestCase)
+
+Test methods that CPython's Linux selector class of the module defines itself
+(e.g. SelectorStartServerTests.test_start_unix_server_1) are loop-agnostic
+tests of public API and are bound too, as extras of that group.
+
+Loops ("kinds"): "asyncio" is asyncio.SelectorEventLoop() (epoll selector on
+Linux), the reference; "epoll" and "uring" are ringloop.new_event_loop(
+backend=...). ringloop is imported only when a ringloop kind is bound.
+"""
+
+from __future__ import annotations
+
+import importlib
+import unittest
+from dataclasses import dataclass
+from typing import Any, Callable
+
+KINDS = ("asyncio", "epoll", "uring")
+RINGLOOP_KINDS = ("epoll", "uring")
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    module: str                      # under test.test_asyncio
+    mixin: str                       # the mixin whose tests form the group
+    # Bases before the TestCase class, in CPython's order. A base missing
+    # from this Python's module (e.g. UnixEventLoopTestsMixin, which goes
+    # with the child watchers) is replaced by the next one that exists.
+    bases: tuple[tuple[str, ...], ...]
+    testcase: str                    # "test_utils.TestCase" / "unittest"
+    # CPython's own Linux selector class in the module: its own test_*
+    # methods are bound as extras.
+    selector_class: str = ""
+    doc: str = ""
+
+
+GROUPS: dict[str, Group] = {g.name: g for g in (
+    Group("events", "test_events", "EventLoopTestsMixin",
+          bases=(("UnixEventLoopTestsMixin", "EventLoopTestsMixin"),),
+          testcase="test_utils.TestCase",
+          selector_class="EPollEventLoopTests",
+          doc="test_events.EventLoopTestsMixin"),
+    Group("subprocess", "test_events", "SubprocessTestsMixin",
+          bases=(("UnixEventLoopTestsMixin", "EventLoopTestsMixin"),
+                 ("SubprocessTestsMixin",)),
+          testcase="test_utils.TestCase",
+          doc="test_events.SubprocessTestsMixin"),
+    Group("sock", "test_sock_lowlevel", "BaseSockTestsMixin",
+          bases=(("BaseSockTestsMixin",),),
+          testcase="test_utils.TestCase",
+          selector_class="EPollEventLoopTests",
+          doc="test_sock_lowlevel.BaseSockTestsMixin"),
+    Group("sendfile", "test_sendfile", "SendfileTestsBase",
+          bases=(("SendfileTestsBase",),),
+          testcase="test_utils.TestCase",
+          selector_class="EPollEventLoopTests",
+          doc="test_sendfile.SendfileTestsBase"),
+    Group("server", "test_server", "BaseStartServer",
+          bases=(("BaseStartServer",),),
+          testcase="unittest",
+          selector_class="SelectorStartServerTests",
+          doc="test_server.BaseStartServer"),
+    Group("buffered_proto", "test_buffered_proto",
+          "BaseTestBufferedProtocol",
+          bases=(("BaseTestBufferedProtocol",),),
+          testcase="unittest",
+          selector_class="BufferedProtocolSelectorTests",
+          doc="test_buffered_proto.BaseTestBufferedProtocol"),
+)}
+
+
+def _module(name: str) -> Any:
+    return importlib.import_module(f"test.test_asyncio.{name}")
+
+
+def _testcase_base(group: Group) -> type:
+    if group.testcase == "unittest":
+        return unittest.TestCase
+    base: type = _module("utils").TestCase
+    return base
+
+
+def _bases(group: Group) -> list[type]:
+    mod = _module(group.module)
+    bases: list[type] = []
+    for choices in group.bases:
+        for name in choices:
+            cls = getattr(mod, name, None)
+            if cls is not None:
+                bases.append(cls)
+                break
+        else:
+            raise RuntimeError(f"test.test_asyncio.{group.module} has none "
+                               f"of {choices}: harness needs updating")
+    bases.append(_testcase_base(group))
+    return bases
+
+
+def _extras(group: Group) -> dict[str, Callable[..., Any]]:
+    """test_* methods CPython's selector class adds to the mixin's."""
+    if not group.selector_class:
+        return {}
+    cls = getattr(_module(group.module), group.selector_class, None)
+    if cls is None:
+        return {}
+    return {name: meth for name, meth in vars(cls).items()
+            if name.startswith("test") and callable(meth)}
+
+
+def test_names(group_name: str) -> list[str]:
+    """The group's test method names on this Python, sorted."""
+    group = GROUPS[group_name]
+    mixin = getattr(_module(group.module), group.mixin)
+    names = set(unittest.TestLoader().getTestCaseNames(mixin))
+    names.update(_extras(group))
+    return sorted(names)
+
+
+def loop_factory(kind: str) -> Callable[[], Any]:
+    if kind == "asyncio":
+        import asyncio
+        return asyncio.SelectorEventLoop
+    if kind not in RINGLOOP_KINDS:
+        raise ValueError(f"unknown loop kind {kind!r}")
+    import ringloop
+
+    def factory() -> Any:
+        loop = ringloop.new_event_loop(backend=kind)
+        if loop.backend != kind:   # never test one backend under the other
+            loop.close()
+            raise RuntimeError(f"asked ringloop for {kind}, got "
+                               f"{loop.backend}: "
+                               f"{loop.backend_fallback_reason}")
+        return loop
+    return factory
+
+
+def bind(group_name: str, kind: str) -> type:
+    """The unittest.TestCase class running the group's tests on kind."""
+    group = GROUPS[group_name]
+    factory = loop_factory(kind)
+
+    def create_event_loop(self: Any) -> Any:
+        return factory()
+
+    ns: dict[str, Any] = dict(_extras(group))
+    # test_events / test_sock_lowlevel / test_sendfile call
+    # create_event_loop(); functional.FunctionalTestCaseMixin calls new_loop().
+    ns["create_event_loop"] = create_event_loop
+    ns["new_loop"] = create_event_loop
+    ns["__module__"] = __name__
+    name = f"{group_name.title().replace('_', '')}_{kind}_Tests"
+    return type(name, tuple(_bases(group)), ns)
