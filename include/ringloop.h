@@ -291,7 +291,7 @@ RL_EXTERN size_t rl_loop_timer_count(const rl_loop *loop);
 enum rl_opcode {
     RL_OP_NOP = 0,
     RL_OP_ACCEPT,   /* res: new fd */
-    RL_OP_CONNECT,  /* res: 0 */
+    RL_OP_CONNECT,  /* res: 0 (-EAGAIN: a Unix listener's backlog is full) */
     RL_OP_RECV,     /* res: bytes (0 = EOF) */
     RL_OP_SEND,     /* res: bytes (may be short) */
     RL_OP_RECVMSG,  /* res: bytes */

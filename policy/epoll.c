@@ -189,6 +189,9 @@ static bool ready_now(int fd, short events)
 
 /* A blocking socket is switched to non-blocking for the call only: the
  * connect must not sleep. */
+/* -EAGAIN as a result rather than as "park and wait for an edge". */
+#define FINAL_EAGAIN (-4096 - EAGAIN)
+
 static int do_connect(rl_op *op)
 {
     int fd = op->fd, err = 0, fl, r;
@@ -211,7 +214,9 @@ static int do_connect(rl_op *op)
         op->priv |= P_STARTED;
         return -EAGAIN;
     }
-    return r;
+    /* A Unix-socket connect to a full backlog: no edge would ever come for
+     * it, so it completes with -EAGAIN, as it does on io_uring. */
+    return r == -EAGAIN ? FINAL_EAGAIN : r;
 }
 
 /* preadv2/pwritev2: offset -1 is the file position. A blocking pipe or
@@ -367,6 +372,8 @@ static int run_op(rl_loop *loop, rl_op *op, int *n)
         r = attempt(loop->backend, op, &buf);
         if (r == -EAGAIN)
             return T_AGAIN;
+        if (r == FINAL_EAGAIN)
+            r = -EAGAIN;
         ++*n;
         if (!multi || r < 0 || (r == 0 && op->opcode == RL_OP_RECV)) {
             rl_list_del(&op->node);
