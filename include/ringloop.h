@@ -160,6 +160,14 @@ RL_EXTERN void rl_loop_free(rl_loop *loop);
  */
 RL_EXTERN int rl_loop_run(rl_loop *loop, int mode);
 
+/*
+ * Threads: a loop is used by one thread at a time. On io_uring with
+ * defer_taskrun (the default where the kernel has it) the first thread that
+ * runs the loop owns its ring for good: running it, or freeing it with ops
+ * in flight, from another thread afterwards fails with -EEXIST. Use
+ * RINGLOOP_DISABLE=defer_taskrun for loops that move between threads.
+ */
+
 /* Make rl_loop_run() return after the current iteration. Loop thread only. */
 RL_EXTERN void rl_loop_stop(rl_loop *loop);
 
