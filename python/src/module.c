@@ -154,7 +154,8 @@ static int rlpy_exec(PyObject *mod)
         intern(&st->str_message, "message") < 0 ||
         intern(&st->str_exception, "exception") < 0 ||
         intern(&st->str_handle, "handle") < 0 ||
-        intern(&st->str_source_traceback, "source_traceback") < 0)
+        intern(&st->str_source_traceback, "source_traceback") < 0 ||
+        intern(&st->str_data_received, "data_received") < 0)
         return -1;
     if (PyModule_AddStringConstant(mod, "CORE_VERSION", "0.1.0") < 0)
         return -1;
@@ -196,6 +197,7 @@ static int rlpy_clear(PyObject *mod)
     Py_CLEAR(st->str_exception);
     Py_CLEAR(st->str_handle);
     Py_CLEAR(st->str_source_traceback);
+    Py_CLEAR(st->str_data_received);
     return 0;
 }
 

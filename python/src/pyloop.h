@@ -80,6 +80,7 @@ typedef struct rlpy_state {
     PyObject *str_exception;
     PyObject *str_handle;
     PyObject *str_source_traceback;
+    PyObject *str_data_received; /* called once per received chunk */
 } rlpy_state;
 
 /* Where a handle is while the loop owns it. */

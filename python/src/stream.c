@@ -372,10 +372,19 @@ static int deliver(StreamObject *s, PyObject *data)
     if (s->buffered)
         return deliver_buffered(s, PyBytes_AS_STRING(data),
                                 PyBytes_GET_SIZE(data));
-    r = call_proto(s, "data_received", data,
-                   "Fatal error: protocol.data_received() call failed.");
-    Py_XDECREF(r);
-    return r ? 0 : -1;
+    /* Hot: one call per received chunk, with the interned name and no
+     * argument tuple (call_proto builds both from C strings). */
+    if (!s->protocol)
+        return -1;
+    r = PyObject_CallMethodOneArg(s->protocol, s->loop->st->str_data_received,
+                                  data);
+    if (!r) {
+        fatal_error(s, rlpy_exc_take(),
+                    "Fatal error: protocol.data_received() call failed.");
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
 }
 
 static bool enter_ctx(StreamObject *s)
