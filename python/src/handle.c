@@ -70,8 +70,8 @@ HandleObject *rlpy_handle_new(LoopObject *loop, PyObject *callback,
     PyTypeObject *tp = loop->st->HandleType;
     HandleObject *h;
 
-    if (loop->nfree_handles > 0)
-        h = loop->free_handles[--loop->nfree_handles];
+    if (loop->free_handles.n > 0)
+        h = (HandleObject *)loop->free_handles.items[--loop->free_handles.n];
     else if (!(h = (HandleObject *)tp->tp_alloc(tp, 0)))
         return NULL;
     else
@@ -92,8 +92,9 @@ TimerHandleObject *rlpy_timer_handle_new(LoopObject *loop, double when,
     PyTypeObject *tp = loop->st->TimerHandleType;
     TimerHandleObject *t;
 
-    if (loop->nfree_timers > 0) {
-        t = loop->free_timers[--loop->nfree_timers];
+    if (loop->free_timers.n > 0) {
+        t = (TimerHandleObject *)
+                loop->free_timers.items[--loop->free_timers.n];
     } else {
         t = (TimerHandleObject *)tp->tp_alloc(tp, 0);
         if (!t)
@@ -120,30 +121,54 @@ static void handle_clear_fields(HandleObject *h)
     Py_CLEAR(h->loop);
 }
 
+/* Room for one more handle in fl, or false (at the bound, or no memory). */
+static bool freelist_reserve(rlpy_freelist *fl)
+{
+    PyObject **items;
+    int cap;
+
+    if (fl->n < fl->cap)
+        return true;
+    if (fl->cap >= RLPY_FREE_HANDLES_MAX)
+        return false;
+    cap = fl->cap ? fl->cap * 2 : 64;
+    items = PyMem_Realloc(fl->items, (size_t)cap * sizeof(*items));
+    if (!items)
+        return false; /* not an error: the handle is simply freed */
+    fl->items = items;
+    fl->cap = cap;
+    return true;
+}
+
+void rlpy_freelist_clear(rlpy_freelist *fl)
+{
+    while (fl->n > 0)
+        Py_DECREF(fl->items[--fl->n]);
+    PyMem_Free(fl->items);
+    fl->items = NULL;
+    fl->cap = 0;
+}
+
 void rlpy_handle_release(LoopObject *loop, HandleObject *h)
 {
     bool timer = Py_IS_TYPE(h, loop->st->TimerHandleType);
+    rlpy_freelist *fl = timer ? &loop->free_timers : &loop->free_handles;
 
     if (Py_REFCNT(h) != 1 || h->weakreflist || h->where != RLPY_IDLE ||
         (!timer && !Py_IS_TYPE(h, loop->st->HandleType)) || loop->closed ||
-        (timer ? loop->nfree_timers : loop->nfree_handles) >=
-            RLPY_FREE_HANDLES) {
+        !freelist_reserve(fl)) {
         Py_DECREF(h);
         return;
     }
     /* Nobody else sees h: keep the object, drop its contents. The loop
-     * reference goes last; the caller still holds one. */
+     * reference goes last; the caller still holds one. Finalizers run
+     * from here may close the loop or release other handles. */
     handle_clear_fields(h);
-    if (Py_REFCNT(h) != 1 || loop->closed ||
-        (timer ? loop->nfree_timers : loop->nfree_handles) >=
-            RLPY_FREE_HANDLES) {
+    if (Py_REFCNT(h) != 1 || loop->closed || !freelist_reserve(fl)) {
         Py_DECREF(h);
         return;
     }
-    if (timer)
-        loop->free_timers[loop->nfree_timers++] = (TimerHandleObject *)h;
-    else
-        loop->free_handles[loop->nfree_handles++] = h;
+    fl->items[fl->n++] = (PyObject *)h;
 }
 
 /* ---- scheduling -------------------------------------------------------- */

@@ -242,10 +242,8 @@ static void loop_teardown(LoopObject *self)
     PyMem_Free(self->fds);
     self->fds = NULL;
     self->nfds = 0;
-    while (self->nfree_handles > 0)
-        Py_DECREF(self->free_handles[--self->nfree_handles]);
-    while (self->nfree_timers > 0)
-        Py_DECREF(self->free_timers[--self->nfree_timers]);
+    rlpy_freelist_clear(&self->free_handles);
+    rlpy_freelist_clear(&self->free_timers);
 }
 
 static int loop_traverse(LoopObject *self, visitproc visit, void *arg)
@@ -256,10 +254,10 @@ static int loop_traverse(LoopObject *self, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(self));
     for (h = self->sched; h; h = h->sched_next)
         Py_VISIT(h);
-    for (i = 0; i < self->nfree_handles; i++)
-        Py_VISIT(self->free_handles[i]);
-    for (i = 0; i < self->nfree_timers; i++)
-        Py_VISIT(self->free_timers[i]);
+    for (i = 0; i < self->free_handles.n; i++)
+        Py_VISIT(self->free_handles.items[i]);
+    for (i = 0; i < self->free_timers.n; i++)
+        Py_VISIT(self->free_timers.items[i]);
     Py_VISIT(self->pending_exc);
     Py_VISIT(self->current_handle);
     return rlpy_fdwatch_traverse(self, visit, arg);
