@@ -2,8 +2,9 @@
  * io_uring backend: submission, completion dispatch, cancellation and the
  * provided-buffer ring.
  *
- * Every op the backend holds is on exactly one of three lists (op->node):
- * u->inflight while an SQE of it is in the ring, u->nobufs while a multishot
+ * Every op the backend holds is on exactly one list (op->node): its fd's
+ * in-flight list (u->byfd[fd], or u->nofd) while an SQE of it is in the
+ * ring, u->nobufs while a multishot
  * recv waits for buffers, u->deferred while its final completion waits for
  * wait() to deliver it. op->priv keeps the backend's state: the U_* flags in
  * the low half, a deferred result in the high half.
@@ -35,7 +36,7 @@
 /* op->priv, low half */
 #define U_WHERE 0x3u
 #define U_IDLE 0x0u     /* on none of the lists (being delivered) */
-#define U_KERNEL 0x1u   /* on u->inflight */
+#define U_KERNEL 0x1u   /* on its fd's in-flight list */
 #define U_NOBUFS 0x2u   /* on u->nobufs */
 #define U_DEFERRED 0x3u /* on u->deferred, result in the high half */
 #define U_MODE (0x3u << 2)
@@ -87,6 +88,36 @@ static void put_on(struct rl_list *list, rl_op *op, unsigned w)
 {
     set_uflags(op, (uflags(op) & ~U_WHERE) | w);
     rl_list_add_tail(list, &op->node);
+}
+
+/* Make u->byfd cover fd, moving the lists to a larger array. 0 or -ENOMEM. */
+static int byfd_reserve(struct rl_uring *u, int fd)
+{
+    struct rl_list *lists;
+    unsigned n = u->nbyfd ? u->nbyfd : 64, i;
+
+    if ((unsigned)fd < u->nbyfd)
+        return 0;
+    while (n <= (unsigned)fd)
+        n *= 2;
+    lists = malloc(n * sizeof(*lists));
+    if (!lists)
+        return -ENOMEM;
+    for (i = 0; i < n; i++) {
+        rl_list_init(&lists[i]);
+        if (i < u->nbyfd)
+            rl_list_splice_tail(&lists[i], &u->byfd[i]);
+    }
+    free(u->byfd);
+    u->byfd = lists;
+    u->nbyfd = n;
+    return 0;
+}
+
+/* fd's in-flight list, or NULL for fd < 0 and an fd no op was armed on. */
+static struct rl_list *fd_list(struct rl_uring *u, int fd)
+{
+    return fd >= 0 && (unsigned)fd < u->nbyfd ? &u->byfd[fd] : NULL;
 }
 
 /* Take op off whichever backend list it is on. */
@@ -324,12 +355,15 @@ static void prep_direct(struct rl_uring *u, struct io_uring_sqe *sqe, rl_op *op)
     }
 }
 
-/* Put op's next request (per its mode) in the SQ and op on u->inflight. */
+/* Put op's next request (per its mode) in the SQ and op on its fd's
+ * in-flight list. */
 static int arm(struct rl_uring *u, rl_op *op)
 {
     struct io_uring_sqe *sqe;
     int ret;
 
+    if (op->fd >= 0 && (ret = byfd_reserve(u, op->fd)) < 0)
+        return ret;
     ret = get_sqe(u, &sqe);
     if (ret < 0)
         return ret;
@@ -348,7 +382,7 @@ static int arm(struct rl_uring *u, rl_op *op)
         break;
     }
     io_uring_sqe_set_data(sqe, op);
-    put_on(&u->inflight, op, U_KERNEL);
+    put_on(op->fd >= 0 ? fd_list(u, op->fd) : &u->nofd, op, U_KERNEL);
     return 0;
 }
 
@@ -444,15 +478,29 @@ static int cancel_op(struct rl_uring *u, rl_op *op)
 
 /* Mark the ops of fd (every op if fd < 0) as cancelled and finish the
  * parked ones. The kernel side is cancelled by the caller. */
-static void mark_canceled(struct rl_uring *u, int fd)
+static void mark_list(struct rl_list *l)
 {
-    struct rl_list *n, *next;
+    struct rl_list *n;
     rl_op *op;
 
-    for (n = u->inflight.next; n != &u->inflight; n = n->next) {
+    for (n = l->next; n != l; n = n->next) {
         op = rl_container_of(n, rl_op, node);
-        if (fd < 0 || op->fd == fd)
-            set_uflags(op, uflags(op) | U_CANCELED);
+        set_uflags(op, uflags(op) | U_CANCELED);
+    }
+}
+
+static void mark_canceled(struct rl_uring *u, int fd)
+{
+    struct rl_list *n, *next, *l;
+    rl_op *op;
+    unsigned i;
+
+    if (fd < 0) {
+        for (i = 0; i < u->nbyfd; i++)
+            mark_list(&u->byfd[i]);
+        mark_list(&u->nofd);
+    } else if ((l = fd_list(u, fd))) {
+        mark_list(l);
     }
     for (n = u->nobufs.next; n != &u->nobufs; n = next) {
         next = n->next;
@@ -462,35 +510,48 @@ static void mark_canceled(struct rl_uring *u, int fd)
     }
 }
 
-/* Cancel one by one (no IORING_ASYNC_CANCEL_FD/ANY, or switched off). */
-static int cancel_each(struct rl_uring *u, int fd)
+static int cancel_list(struct rl_uring *u, struct rl_list *l)
 {
     struct rl_list *n;
-    rl_op *op;
     int ret;
 
-    for (n = u->inflight.next; n != &u->inflight; n = n->next) {
-        op = rl_container_of(n, rl_op, node);
-        if (fd >= 0 && op->fd != fd)
-            continue;
-        ret = prep_cancel_op(u, op);
+    for (n = l->next; n != l; n = n->next) {
+        ret = prep_cancel_op(u, rl_container_of(n, rl_op, node));
         if (ret < 0)
             return ret;
     }
     return 0;
 }
 
+/* Cancel one by one (no IORING_ASYNC_CANCEL_FD/ANY, or switched off). */
+static int cancel_each(struct rl_uring *u, int fd)
+{
+    struct rl_list *l;
+    unsigned i;
+    int ret;
+
+    if (fd >= 0)
+        return (l = fd_list(u, fd)) ? cancel_list(u, l) : 0;
+    for (i = 0; i < u->nbyfd; i++)
+        if ((ret = cancel_list(u, &u->byfd[i])) < 0)
+            return ret;
+    return cancel_list(u, &u->nofd);
+}
+
 /*
  * Cancel every op on fd. With `link`, the cancel SQE is hard-linked to the
  * SQE the caller gets next (the close), so that runs after it even when
- * the cancel finds nothing.
+ * the cancel finds nothing. No SQE at all when nothing of fd is in flight.
  */
 static int cancel_fd(struct rl_uring *u, int fd, bool link)
 {
+    struct rl_list *l = fd_list(u, fd);
     struct io_uring_sqe *sqe;
     int ret;
 
     mark_canceled(u, fd);
+    if (!l || rl_list_empty(l))
+        return 0; /* the kernel holds nothing of ours on fd */
     if (!(u->features & RL_FEAT_CANCEL_FD))
         return cancel_each(u, fd);
     /* The linked pair must go in one submission. */
@@ -795,9 +856,12 @@ unsigned rl__uring_flush_deferred(struct rl_uring *u)
 void rl__uring_forget_all(struct rl_uring *u)
 {
     struct rl_list held, *n;
+    unsigned i;
 
     rl_list_init(&held);
-    rl_list_splice_tail(&held, &u->inflight);
+    for (i = 0; i < u->nbyfd; i++)
+        rl_list_splice_tail(&held, &u->byfd[i]);
+    rl_list_splice_tail(&held, &u->nofd);
     rl_list_splice_tail(&held, &u->nobufs);
     rl_list_splice_tail(&held, &u->deferred);
     while ((n = rl_list_pop(&held))) {

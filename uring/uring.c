@@ -269,7 +269,7 @@ static int uring_init(rl_loop *loop, const struct rl_loop_config *cfg,
     u->loop = loop;
     u->sq_entries = sq;
     u->efd = -1;
-    rl_list_init(&u->inflight);
+    rl_list_init(&u->nofd);
     rl_list_init(&u->nobufs);
     rl_list_init(&u->deferred);
     u->br_entries = cfg->bufring_entries ? cfg->bufring_entries : 256;
@@ -306,6 +306,7 @@ static void uring_fini(rl_loop *loop)
     if (u->efd >= 0)
         close(u->efd);
     free(u->scratch);
+    free(u->byfd);
     free(u);
     loop->backend = NULL;
 }

@@ -60,8 +60,13 @@ struct rl_uring {
     uint64_t tmo_deadline; /* monotonic ns */
     struct __kernel_timespec tmo_ts;
 
-    /* Every op the backend holds is on exactly one list, via op->node. */
-    struct rl_list inflight; /* an SQE of it is in the ring */
+    /* Every op the backend holds is on exactly one list, via op->node.
+     * Those with an SQE in the ring are listed per fd, so that a close or
+     * an rl_cancel_fd() walks only that fd's ops: byfd[fd] (grown to cover
+     * the largest fd seen), or nofd for an op without one. */
+    struct rl_list *byfd;
+    unsigned nbyfd;
+    struct rl_list nofd;
     struct rl_list nobufs;   /* multishot recvs parked on -ENOBUFS */
     struct rl_list deferred; /* final completions wait() delivers */
 

@@ -519,6 +519,119 @@ static void test_resubmit_after_cancel(void **state)
     rl_loop_free(loop);
 }
 
+
+/*
+ * Many descriptors: ops are armed while the fd numbers grow (the uring
+ * backend keeps its in-flight ops per fd and grows that table with ops in
+ * flight on the lower fds). Then RL_OP_CLOSE and rl_cancel_fd on some of
+ * them end exactly their ops, a close of an fd with nothing in flight just
+ * closes it, and the others still complete.
+ */
+#define MANY 150
+
+struct many_op {
+    rl_op op;
+    int calls, res;
+    uint8_t buf[8];
+};
+
+static void many_cb(rl_loop *loop, rl_op *op)
+{
+    struct many_op *m = op->data;
+
+    (void)loop;
+    m->calls++;
+    m->res = op->res;
+}
+
+static void test_close_many_fds(void **state)
+{
+    rl_loop *loop = rlt_loop_new(NULL);
+    static struct many_op recv_op[MANY], close_op[MANY];
+    int sv[MANY][2], i, done;
+    rl_timer guard;
+    bool fired = false;
+
+    (void)state;
+    memset(recv_op, 0, sizeof(recv_op));
+    memset(close_op, 0, sizeof(close_op));
+    for (i = 0; i < MANY; i++) {
+        rlt_socketpair(sv[i]);
+        rl_prep_recv(&recv_op[i].op, sv[i][0], recv_op[i].buf,
+                     sizeof(recv_op[i].buf), 0, many_cb, &recv_op[i]);
+        assert_int_equal(rl_submit(loop, &recv_op[i].op), 0);
+        if (i % 16 == 0)
+            rlt_run_for(loop, 0);
+    }
+    rlt_run_for(loop, 2);
+    /* i % 3 == 0: RL_OP_CLOSE on the recv's fd and on its idle peer;
+     * i % 3 == 1: rl_cancel_fd; i % 3 == 2: data arrives. */
+    for (i = 0; i < MANY; i++) {
+        switch (i % 3) {
+        case 0:
+            rl_prep_close(&close_op[i].op, sv[i][0], many_cb, &close_op[i]);
+            assert_int_equal(rl_submit(loop, &close_op[i].op), 0);
+            break;
+        case 1:
+            assert_int_equal(rl_cancel_fd(loop, sv[i][0]), 0);
+            break;
+        default:
+            assert_int_equal(send(sv[i][1], "ok", 2, 0), 2);
+            break;
+        }
+    }
+    rl_timer_init(&guard, rlt_guard_fired, &fired);
+    rl_timer_start(loop, &guard, RLT_GUARD_MS * RLT_MS);
+    for (;;) {
+        done = 0;
+        for (i = 0; i < MANY; i++)
+            done += recv_op[i].calls;
+        if (done >= MANY || fired || rlt_failed())
+            break;
+        rl_loop_run(loop, RL_RUN_ONCE);
+    }
+    rl_timer_stop(loop, &guard);
+    rlt_run_for(loop, 3);
+    RLT_ASSERT_OK();
+    for (i = 0; i < MANY; i++) {
+        int expect = i % 3 == 2 ? 2 : -ECANCELED;
+
+        if (recv_op[i].calls != 1 || recv_op[i].res != expect)
+            fail_msg("recv on fd %d (case %d): %d completion(s), last %s; "
+                     "expected one with %s",
+                     sv[i][0], i % 3, recv_op[i].calls,
+                     rlt_res_str(recv_op[i].res), rlt_res_str(expect));
+        if (i % 3 == 0 && (close_op[i].calls != 1 || close_op[i].res != 0))
+            fail_msg("RL_OP_CLOSE of fd %d: %d completion(s), last %s",
+                     sv[i][0], close_op[i].calls,
+                     rlt_res_str(close_op[i].res));
+    }
+    /* Close the idle peers through the loop: nothing is in flight on them. */
+    for (i = 0; i < MANY; i += 3) {
+        memset(&close_op[i], 0, sizeof(close_op[i]));
+        rl_prep_close(&close_op[i].op, sv[i][1], many_cb, &close_op[i]);
+        assert_int_equal(rl_submit(loop, &close_op[i].op), 0);
+    }
+    rlt_run_for(loop, 3);
+    for (i = 0; i < MANY; i += 3) {
+        if (close_op[i].calls != 1 || close_op[i].res != 0)
+            fail_msg("RL_OP_CLOSE of idle fd %d: %d completion(s), last %s",
+                     sv[i][1], close_op[i].calls,
+                     rlt_res_str(close_op[i].res));
+        errno = 0;
+        if (fcntl(sv[i][1], F_GETFD) != -1 || errno != EBADF)
+            fail_msg("fd %d still open after RL_OP_CLOSE", sv[i][1]);
+    }
+    assert_int_equal(rl_loop_pending(loop), 0);
+    for (i = 0; i < MANY; i++) {
+        if (i % 3 != 0)
+            rlt_close(loop, sv[i][0]);
+        if (i % 3 != 0)
+            rlt_close(loop, sv[i][1]);
+    }
+    rl_loop_free(loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -529,6 +642,7 @@ int main(void)
         RLT_TEST(test_close_with_ops_in_flight),
         RLT_TEST(test_free_with_ops_in_flight),
         RLT_TEST(test_resubmit_after_cancel),
+        RLT_TEST(test_close_many_fds),
     };
     int r = rlt_init();
 
