@@ -402,8 +402,17 @@ RL_EXTERN void rl_prep_write(rl_op *op, int fd, const void *buf, size_t len,
 RL_EXTERN void rl_prep_close(rl_op *op, int fd, rl_op_fn fn, void *data);
 RL_EXTERN void rl_prep_shutdown(rl_op *op, int fd, int how, rl_op_fn fn,
                                 void *data);
-/* One-shot poll; with RL_F_MULTISHOT it repeats (edge-triggered: one
- * completion per new readiness) until cancelled. */
+/*
+ * One-shot poll; with `repeat` it calls back (RL_CQE_MORE) until cancelled.
+ * A repeating poll promises at least one completion after each new
+ * readiness, not exactly one: io_uring's multishot poll and epoll complete
+ * once per wakeup (edge-like), but where io_uring lacks multishot poll
+ * (RINGLOOP_DISABLE=multishot_poll, kernels before 5.13) it is re-armed
+ * one-shot and completes again on every iteration while the fd stays ready
+ * (level-triggered), and epoll may report one readiness twice. So consume
+ * until EAGAIN (or stop the poll) and treat an extra completion as
+ * harmless, as with any poller.
+ */
 RL_EXTERN void rl_prep_poll(rl_op *op, int fd, unsigned events, bool repeat,
                             rl_op_fn fn, void *data);
 

@@ -1,6 +1,6 @@
 /*
  * RL_OP_POLL: one-shot readiness on a pipe and a socket (POLLIN, POLLOUT,
- * hang-up), and the repeating form (RL_F_MULTISHOT): one completion per
+ * hang-up), and the repeating form (RL_F_MULTISHOT): at least one completion per
  * new readiness, RL_CQE_MORE while armed, a final -ECANCELED on cancel.
  */
 #include "helpers.h"
