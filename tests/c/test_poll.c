@@ -1,7 +1,8 @@
 /*
  * RL_OP_POLL: one-shot readiness on a pipe and a socket (POLLIN, POLLOUT,
- * hang-up), and the repeating form (RL_F_MULTISHOT): at least one completion per
- * new readiness, RL_CQE_MORE while armed, a final -ECANCELED on cancel.
+ * hang-up), and the repeating form (RL_F_MULTISHOT): at least one
+ * completion per new readiness, RL_CQE_MORE while armed, a final -ECANCELED
+ * on cancel.
  */
 #include "helpers.h"
 
