@@ -2,8 +2,9 @@
  * Handle and TimerHandle: asyncio's callback handles, in C.
  *
  * A Handle embeds the rl_callback node the core queues, a TimerHandle the
- * rl_timer it arms: scheduling allocates nothing but the handle, and handles
- * nobody else kept are reused (LoopObject.free_handles). Running one is
+ * rl_timer it arms: scheduling allocates nothing but the handle, and a
+ * handle's memory is reused once the last reference to it goes
+ * (LoopObject.free_handles, filled by handle_dealloc). Running one is
  * asyncio's Handle._run: the callback runs in its contextvars Context, and
  * what it raises goes to loop.call_exception_handler(), except
  * KeyboardInterrupt and SystemExit, which leave run_forever().
@@ -14,6 +15,26 @@
 
 /* ---- the loop's list of scheduled handles ------------------------------ */
 
+/*
+ * A scheduled handle is not tracked by the garbage collector, nor is the
+ * contextvars.Context copied for it (no one else can see that copy yet):
+ * the loop holds both and reports their references as its own
+ * (rlpy_sched_traverse), so cycles through them are still found, but
+ * collections do not walk every handle in the ready queue and the timer
+ * heap, and they are not promoted to older generations (which would bring
+ * full collections sooner). Both are tracked again when the handle leaves
+ * the list (it ran, was cancelled, or the loop closed) or its context is
+ * asked for, and always before the context could be freed.
+ */
+
+static void expose_context(HandleObject *h)
+{
+    if (h->ctx_hidden) {
+        h->ctx_hidden = false;
+        PyObject_GC_Track(h->context);
+    }
+}
+
 static void sched_link(LoopObject *loop, HandleObject *h)
 {
     h->sched_prev = NULL;
@@ -21,6 +42,12 @@ static void sched_link(LoopObject *loop, HandleObject *h)
     if (loop->sched)
         loop->sched->sched_prev = h;
     loop->sched = h;
+    if (PyObject_GC_IsTracked((PyObject *)h))
+        PyObject_GC_UnTrack(h);
+    if (h->own_ctx && !h->ctx_hidden && PyObject_GC_IsTracked(h->context)) {
+        PyObject_GC_UnTrack(h->context);
+        h->ctx_hidden = true;
+    }
 }
 
 static void sched_unlink(LoopObject *loop, HandleObject *h)
@@ -32,6 +59,25 @@ static void sched_unlink(LoopObject *loop, HandleObject *h)
     if (h->sched_next)
         h->sched_next->sched_prev = h->sched_prev;
     h->sched_prev = h->sched_next = NULL;
+    expose_context(h);
+    PyObject_GC_Track(h);
+}
+
+static int handle_traverse(HandleObject *h, visitproc visit, void *arg);
+
+int rlpy_sched_traverse(LoopObject *loop, visitproc visit, void *arg)
+{
+    HandleObject *h;
+    int r;
+
+    for (h = loop->sched; h; h = h->sched_next) {
+        if ((r = handle_traverse(h, visit, arg)) != 0)
+            return r;
+        if (h->ctx_hidden &&
+            (r = Py_TYPE(h->context)->tp_traverse(h->context, visit, arg)))
+            return r;
+    }
+    return 0;
 }
 
 /* ---- creation and reuse ------------------------------------------------ */
@@ -55,6 +101,8 @@ static int handle_fill(HandleObject *h, LoopObject *loop, PyObject *callback,
     h->callback = Py_NewRef(callback);
     h->args = Py_NewRef(args);
     h->context = context ? Py_NewRef(context) : PyContext_CopyCurrent();
+    h->own_ctx = !context;
+    h->ctx_hidden = false;
     h->cancelled = false;
     h->where = RLPY_IDLE;
     if (!h->context)
@@ -64,6 +112,16 @@ static int handle_fill(HandleObject *h, LoopObject *loop, PyObject *callback,
     return 0;
 }
 
+/* Bring a dead handle of fl back to life as a new object of type tp. */
+static PyObject *revive(rlpy_freelist *fl, PyTypeObject *tp)
+{
+    PyObject *o = fl->items[--fl->n];
+
+    PyObject_Init(o, tp);
+    PyObject_GC_Track(o);
+    return o;
+}
+
 HandleObject *rlpy_handle_new(LoopObject *loop, PyObject *callback,
                               PyObject *args, PyObject *context)
 {
@@ -71,7 +129,7 @@ HandleObject *rlpy_handle_new(LoopObject *loop, PyObject *callback,
     HandleObject *h;
 
     if (loop->free_handles.n > 0)
-        h = (HandleObject *)loop->free_handles.items[--loop->free_handles.n];
+        h = (HandleObject *)revive(&loop->free_handles, tp);
     else if (!(h = (HandleObject *)tp->tp_alloc(tp, 0)))
         return NULL;
     else
@@ -93,8 +151,7 @@ TimerHandleObject *rlpy_timer_handle_new(LoopObject *loop, double when,
     TimerHandleObject *t;
 
     if (loop->free_timers.n > 0) {
-        t = (TimerHandleObject *)
-                loop->free_timers.items[--loop->free_timers.n];
+        t = (TimerHandleObject *)revive(&loop->free_timers, tp);
     } else {
         t = (TimerHandleObject *)tp->tp_alloc(tp, 0);
         if (!t)
@@ -115,6 +172,7 @@ static void handle_clear_fields(HandleObject *h)
 {
     Py_CLEAR(h->callback);
     Py_CLEAR(h->args);
+    expose_context(h);
     Py_CLEAR(h->context);
     Py_CLEAR(h->source_tb);
     Py_CLEAR(h->repr);
@@ -140,35 +198,15 @@ static bool freelist_reserve(rlpy_freelist *fl)
     return true;
 }
 
+/* The handles in a free list are dead: no references, not tracked by the
+ * garbage collector, fields cleared. Only their memory is freed here. */
 void rlpy_freelist_clear(rlpy_freelist *fl)
 {
     while (fl->n > 0)
-        Py_DECREF(fl->items[--fl->n]);
+        PyObject_GC_Del(fl->items[--fl->n]);
     PyMem_Free(fl->items);
     fl->items = NULL;
     fl->cap = 0;
-}
-
-void rlpy_handle_release(LoopObject *loop, HandleObject *h)
-{
-    bool timer = Py_IS_TYPE(h, loop->st->TimerHandleType);
-    rlpy_freelist *fl = timer ? &loop->free_timers : &loop->free_handles;
-
-    if (Py_REFCNT(h) != 1 || h->weakreflist || h->where != RLPY_IDLE ||
-        (!timer && !Py_IS_TYPE(h, loop->st->HandleType)) || loop->closed ||
-        !freelist_reserve(fl)) {
-        Py_DECREF(h);
-        return;
-    }
-    /* Nobody else sees h: keep the object, drop its contents. The loop
-     * reference goes last; the caller still holds one. Finalizers run
-     * from here may close the loop or release other handles. */
-    handle_clear_fields(h);
-    if (Py_REFCNT(h) != 1 || loop->closed || !freelist_reserve(fl)) {
-        Py_DECREF(h);
-        return;
-    }
-    fl->items[fl->n++] = (PyObject *)h;
 }
 
 /* ---- scheduling -------------------------------------------------------- */
@@ -372,7 +410,7 @@ static void handle_ready(rl_loop *rl, rl_callback *cb)
     Py_INCREF(loop);
     if (rlpy_handle_invoke(h) < 0)
         rlpy_loop_stash_exc(loop, rlpy_exc_take());
-    rlpy_handle_release(loop, h);
+    Py_DECREF(h);
     Py_DECREF(loop);
 }
 
@@ -423,6 +461,7 @@ static PyObject *handle_cancelled(HandleObject *h, PyObject *unused)
 static PyObject *handle_get_context(HandleObject *h, PyObject *unused)
 {
     (void)unused;
+    expose_context(h);
     return Py_NewRef(h->context ? h->context : Py_None);
 }
 
@@ -459,7 +498,7 @@ static PyObject *handle_repr(HandleObject *h)
     }
 GETTER(callback, h->callback)
 GETTER(args, h->args)
-GETTER(context, h->context)
+GETTER(context, (expose_context(h), h->context))
 GETTER(loop, (PyObject *)h->loop)
 GETTER(source_tb, h->source_tb)
 GETTER(repr, h->repr)
@@ -493,16 +532,42 @@ static int handle_clear(HandleObject *h)
     return 0;
 }
 
+/* A dead handle's memory stays with its loop for the next handle of the
+ * same type, unless the loop is closed or keeps enough already. */
+static bool keep_for_reuse(LoopObject *loop, HandleObject *h)
+{
+    rlpy_freelist *fl;
+
+    if (loop->closed)
+        return false;
+    if (Py_IS_TYPE(h, loop->st->HandleType))
+        fl = &loop->free_handles;
+    else if (Py_IS_TYPE(h, loop->st->TimerHandleType))
+        fl = &loop->free_timers;
+    else
+        return false; /* a subclass */
+    if (!freelist_reserve(fl))
+        return false;
+    fl->items[fl->n++] = (PyObject *)h;
+    return true;
+}
+
 static void handle_dealloc(HandleObject *h)
 {
     PyTypeObject *tp = Py_TYPE(h);
+    LoopObject *loop = h->loop;
 
     PyObject_GC_UnTrack(h);
     if (h->weakreflist)
         PyObject_ClearWeakRefs((PyObject *)h);
+    /* Hold the loop until h is stored: clearing the fields runs
+     * finalizers, which may even close the loop. */
+    h->loop = NULL;
     handle_clear_fields(h);
-    tp->tp_free(h);
-    Py_DECREF(tp);
+    if (!loop || !keep_for_reuse(loop, h))
+        tp->tp_free(h);
+    Py_DECREF(tp); /* revive() takes a new one */
+    Py_XDECREF(loop);
 }
 
 static PyMethodDef handle_methods[] = {

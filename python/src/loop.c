@@ -248,16 +248,11 @@ static void loop_teardown(LoopObject *self)
 
 static int loop_traverse(LoopObject *self, visitproc visit, void *arg)
 {
-    HandleObject *h;
-    int i;
+    int r;
 
     Py_VISIT(Py_TYPE(self));
-    for (h = self->sched; h; h = h->sched_next)
-        Py_VISIT(h);
-    for (i = 0; i < self->free_handles.n; i++)
-        Py_VISIT(self->free_handles.items[i]);
-    for (i = 0; i < self->free_timers.n; i++)
-        Py_VISIT(self->free_timers.items[i]);
+    if ((r = rlpy_sched_traverse(self, visit, arg)) != 0)
+        return r;
     Py_VISIT(self->pending_exc);
     Py_VISIT(self->current_handle);
     return rlpy_fdwatch_traverse(self, visit, arg);

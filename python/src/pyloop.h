@@ -59,11 +59,12 @@
     ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /*
- * Handles kept for reuse, per loop and type. A reused handle costs neither
- * an allocation nor a tick of the garbage collector's allocation count (a
- * new one makes gen-0 collections come sooner). The list grows to the
- * largest burst of handles released at once (call_soon_threadsafe from a
- * producer thread releases thousands per GIL switch), up to this bound.
+ * The memory of dead handles, kept for reuse per loop and type. A reused
+ * handle costs neither an allocation nor a tick of the garbage collector's
+ * allocation count (a new one brings the next gen-0 collection closer).
+ * The list grows to the largest number of handles freed between two
+ * allocations (call_soon_threadsafe from a producer thread makes thousands
+ * per GIL switch; call_later in a loop keeps as many), up to this bound.
  */
 #define RLPY_FREE_HANDLES_MAX 16384
 
@@ -116,6 +117,8 @@ struct HandleObject {
     HandleObject *sched_prev, *sched_next; /* the loop's scheduled list */
     uint8_t where;                         /* enum rlpy_where */
     bool cancelled;
+    bool own_ctx;    /* context is the copy made for this handle */
+    bool ctx_hidden; /* ... and untracked while the handle is scheduled */
 };
 
 typedef struct {
@@ -199,8 +202,9 @@ void rlpy_handle_unschedule(HandleObject *h);
 int rlpy_handle_invoke(HandleObject *h);
 /* The loop drops a handle it owned: keep it for reuse if nobody else holds
  * it, else release the reference. */
-void rlpy_handle_release(LoopObject *loop, HandleObject *h);
 void rlpy_freelist_clear(rlpy_freelist *fl);
+/* Visit what the scheduled handles (untracked while scheduled) refer to. */
+int rlpy_sched_traverse(LoopObject *loop, visitproc visit, void *arg);
 /* Mark h cancelled as Handle.cancel() does (no unscheduling). */
 int rlpy_handle_mark_cancelled(HandleObject *h);
 

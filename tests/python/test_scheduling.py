@@ -326,3 +326,122 @@ def test_many_timers_cancel_half(loop: Any) -> None:
     loop.call_later(0.05, loop.stop)
     loop.run_forever()
     assert sorted(fired) == list(range(1, 2000, 2))
+
+
+class _Owner:
+    """Holds the loop and its own scheduled handles: a reference cycle
+    through the loop's ready queue and timer heap."""
+
+    def __init__(self, loop: Any) -> None:
+        self.loop = loop
+        self.soon = loop.call_soon(self.method)
+        self.later = loop.call_later(3600, self.method)
+        self.threadsafe = loop.call_soon_threadsafe(self.method)
+
+    def method(self) -> None:
+        pass
+
+
+def test_cycle_through_scheduled_handles_is_collected(
+        loop_factory: Any) -> None:
+    """A loop dropped (unclosed) with handles whose callbacks refer back to
+    it is garbage the collector can free, on every loop."""
+    import gc
+    import warnings
+    import weakref
+
+    loop = loop_factory()
+    owner = _Owner(loop)
+    loop.call_later(3600, owner.method)  # a handle only the loop holds
+    refs = [weakref.ref(owner), weakref.ref(loop)]
+    del owner, loop
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        for _ in range(3):
+            gc.collect()
+    assert [r() for r in refs] == [None, None]
+
+
+def test_handles_reused_after_collection(loop: Any) -> None:
+    """Handles kept by the user after they ran, then dropped, and handles
+    revived from the loop's reuse list behave as new ones."""
+    import gc
+
+    out: list[int] = []
+    kept = [loop.call_soon(out.append, i) for i in range(100)]
+    timers = [loop.call_later(3600, out.append, -1) for _ in range(100)]
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    for t in timers:
+        t.cancel()
+    assert all(gc.is_tracked(h) for h in kept + timers)
+    del kept, timers
+    gc.collect()
+    again = [loop.call_soon(out.append, i) for i in range(100, 200)]
+    later = loop.call_later(0, out.append, 200)
+    assert not any(h.cancelled() for h in again) and not later.cancelled()
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert out == list(range(201))
+
+
+_CYCLE_VAR: contextvars.ContextVar[Any] = contextvars.ContextVar("cycle")
+
+
+def test_cycle_through_scheduled_context_is_collected(
+        loop_factory: Any) -> None:
+    """The context copied for a scheduled callback holds a value that refers
+    back to the loop; dropping the unclosed loop leaves garbage the
+    collector frees."""
+    import gc
+    import warnings
+    import weakref
+
+    class Holder:
+        pass
+
+    def schedule() -> list[Any]:
+        loop = loop_factory()
+        holder = Holder()
+        holder.loop = loop  # type: ignore[attr-defined]
+        _CYCLE_VAR.set(holder)
+        loop.call_soon(lambda: None)
+        loop.call_later(3600, lambda: None)
+        return [weakref.ref(holder), weakref.ref(loop)]
+
+    refs = contextvars.copy_context().run(schedule)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        for _ in range(3):
+            gc.collect()
+    assert [r() for r in refs] == [None, None]
+
+
+def test_scheduled_handle_context_is_usable(loop: Any) -> None:
+    """The context of a scheduled handle, asked for before it runs, is an
+    ordinary tracked Context that sees the values of scheduling time."""
+    import gc
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("v")
+    seen: list[str] = []
+
+    def cb() -> None:
+        seen.append(var.get())
+        var.set("changed")
+
+    def schedule() -> Any:
+        var.set("scheduled")
+        return loop.call_soon(cb)
+
+    h = contextvars.copy_context().run(schedule)
+    ctx = h._context
+    assert isinstance(ctx, contextvars.Context)
+    assert gc.is_tracked(ctx)
+    assert ctx[var] == "scheduled"
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert seen == ["scheduled"]
+    assert ctx[var] == "changed"  # the callback ran in that very context
+    assert gc.is_tracked(h)
