@@ -141,7 +141,8 @@ RL_EXTERN int rl_loop_new(rl_loop **out, const struct rl_loop_config *cfg);
 
 /*
  * Free a loop. Must not be called from inside rl_loop_run(). Ops still in
- * flight are cancelled and their final callbacks run before it returns;
+ * flight are cancelled and their final callbacks run before it returns (an
+ * rl_submit() from one of them fails with -ECANCELED);
  * queued callbacks (also those queued by rl_call_threadsafe) and armed
  * timers are dropped without being called or touched: the caller still owns
  * them and releases what they hold.
@@ -419,7 +420,8 @@ RL_EXTERN void rl_prep_poll(rl_op *op, int fd, unsigned events, bool repeat,
 /*
  * Hand op to the loop. Its callback runs from a later rl_loop_run(), never
  * from inside rl_submit(). Returns 0, or -errno (-EINVAL for a bad opcode or
- * fd, -EBUSY if op is already in flight, -ENOMEM).
+ * fd, -EBUSY if op is already in flight, -ENOMEM, -ECANCELED from a callback
+ * that rl_loop_free() runs).
  */
 RL_EXTERN int rl_submit(rl_loop *loop, rl_op *op);
 

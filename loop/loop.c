@@ -105,8 +105,10 @@ void rl_loop_free(rl_loop *loop)
         return;
     if (loop->fork_gen != atomic_load(&fork_generation))
         rl_loop_fork(loop);
-    /* Cancel what is in flight and let the final callbacks run; bounded so
-     * that a misbehaving kernel cannot hang us. */
+    /* Cancel what is in flight and let the final callbacks run; they
+     * cannot submit more (-ECANCELED). Bounded so that a misbehaving
+     * kernel cannot hang us. */
+    loop->freeing = true;
     if (loop->pending)
         loop->ops->cancel(loop, NULL, -1);
     for (rounds = 0; loop->pending && rounds < 200; rounds++)

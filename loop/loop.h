@@ -41,6 +41,7 @@ struct rl_loop {
     unsigned fork_gen;
     bool stop;
     bool brk;
+    bool freeing; /* rl_loop_free() runs: rl_submit() refuses */
     bool running;
 
     rl_block_fn block_before;

@@ -157,6 +157,8 @@ int rl_submit(rl_loop *loop, rl_op *op)
         return -EINVAL;
     if (op->opcode != RL_OP_NOP && op->fd < 0)
         return -EBADF;
+    if (loop->freeing)
+        return -ECANCELED;
     op->loop = loop;
     op->state = RL__OP_IN_FLIGHT;
     op->res = 0;

@@ -466,6 +466,46 @@ static void test_free_with_ops_in_flight(void **state)
     }
 }
 
+/* A final callback run by rl_loop_free() that resubmits gets -ECANCELED,
+ * so the free ends instead of waiting for ops that keep coming back. */
+struct stubborn {
+    rl_op op;
+    char buf[16];
+    int finals;
+    int resubmit_res;
+};
+
+static void stubborn_cb(rl_loop *loop, rl_op *op)
+{
+    struct stubborn *st = op->data;
+    int fd = op->fd;
+
+    st->finals++;
+    rl_prep_recv(op, fd, st->buf, sizeof(st->buf), 0, stubborn_cb, st);
+    st->resubmit_res = rl_submit(loop, op);
+}
+
+static void test_free_refuses_resubmit(void **state)
+{
+    rl_loop *loop = rlt_loop_new(NULL);
+    struct stubborn st = {0};
+    int sv[2];
+
+    (void)state;
+    rlt_socketpair(sv);
+    rl_prep_recv(&st.op, sv[0], st.buf, sizeof(st.buf), 0, stubborn_cb, &st);
+    assert_int_equal(rl_submit(loop, &st.op), 0);
+    rlt_run_for(loop, 2);
+    rl_loop_free(loop);
+    if (st.finals != 1 || st.resubmit_res != -ECANCELED)
+        fail_msg("final callbacks during rl_loop_free: %d, resubmit %s; "
+                 "expected one, and -ECANCELED",
+                 st.finals, rlt_res_str(st.resubmit_res));
+    assert_false(rl_op_in_flight(&st.op));
+    close(sv[0]);
+    close(sv[1]);
+}
+
 /* The final callback owns the op again: resubmitting it from there works. */
 struct rearm {
     rl_op op;
@@ -641,6 +681,7 @@ int main(void)
         RLT_TEST(test_cancel_fd),
         RLT_TEST(test_close_with_ops_in_flight),
         RLT_TEST(test_free_with_ops_in_flight),
+        RLT_TEST(test_free_refuses_resubmit),
         RLT_TEST(test_resubmit_after_cancel),
         RLT_TEST(test_close_many_fds),
     };
