@@ -162,6 +162,17 @@ RL_EXTERN void rl_loop_free(rl_loop *loop);
 RL_EXTERN int rl_loop_run(rl_loop *loop, int mode);
 
 /*
+ * Start what was submitted since the last iteration without running any
+ * callback: its completions are delivered by the next rl_loop_run(). Each
+ * iteration does this anyway; call it when the loop will not run for a
+ * while, so that what the last callbacks asked for happens now. Every
+ * RL_OP_CLOSE queued is carried out (unless an op on the same fd was
+ * submitted before it), so the descriptor is closed when this returns.
+ * 0 or -errno.
+ */
+RL_EXTERN int rl_loop_flush(rl_loop *loop);
+
+/*
  * Threads: a loop is used by one thread at a time. On io_uring with
  * defer_taskrun (the default where the kernel has it) the first thread that
  * runs the loop owns its ring for good: running it, or freeing it with ops

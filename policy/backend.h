@@ -11,7 +11,7 @@
 
 #include "ringloop.h"
 
-#define RL_BACKEND_OPS_VERSION 1
+#define RL_BACKEND_OPS_VERSION 2
 
 struct rl_backend_ops {
     unsigned version;
@@ -69,6 +69,15 @@ struct rl_backend_ops {
      * here or from the next wait() (which then must not sleep). 0 or -errno.
      */
     int (*fork)(rl_loop *loop);
+
+    /* Version 2. */
+
+    /*
+     * Start what was submitted since the last wait() without delivering any
+     * completion (those wait for the next wait()): at least every queued
+     * RL_OP_CLOSE whose fd has no op submitted before it. 0 or -errno.
+     */
+    int (*flush)(rl_loop *loop);
 };
 
 extern const struct rl_backend_ops rl__uring_ops;

@@ -582,6 +582,31 @@ static int ep_wait(rl_loop *loop, int64_t timeout_ns)
     }
 }
 
+/* The closes submitted since the last wait, unless an op of the same fd
+ * was submitted before one (the next wait() tries those first, in order). */
+static int ep_flush(rl_loop *loop)
+{
+    struct ep *b = loop->backend;
+    struct rl_list *n, *next, *m;
+
+    for (n = b->submitted.next; n != &b->submitted; n = next) {
+        rl_op *op = rl_container_of(n, rl_op, node);
+        bool behind = false;
+
+        next = n->next;
+        if (op->opcode != RL_OP_CLOSE)
+            continue;
+        for (m = b->submitted.next; m != n && !behind; m = m->next)
+            behind = rl_container_of(m, rl_op, node)->fd == op->fd;
+        if (behind)
+            continue;
+        fd_forget(b, op->fd);
+        next = n->next; /* fd_forget may have finished ops after op */
+        finish(b, op, close(op->fd) < 0 ? -errno : 0);
+    }
+    return 0;
+}
+
 static int ep_submit(rl_loop *loop, rl_op *op)
 {
     struct ep *b = loop->backend;
@@ -728,4 +753,5 @@ const struct rl_backend_ops rl__epoll_ops = {
     .capabilities = ep_capabilities,
     .fd_closed = ep_fd_closed,
     .fork = ep_fork,
+    .flush = ep_flush,
 };

@@ -436,6 +436,25 @@ static int uring_wait(rl_loop *loop, int64_t timeout_ns)
     return (int)delivered;
 }
 
+/*
+ * Hand the kernel the SQEs queued since the last wait, and run the task work
+ * they start (with DEFER_TASKRUN only an enter does, e.g. the close linked
+ * behind a cancel). Nothing is delivered: the CQEs wait for the next wait.
+ */
+static int uring_flush(rl_loop *loop)
+{
+    struct rl_uring *u = loop->backend;
+    int ret;
+
+    if (!u->ring_ok)
+        return 0;
+    ret = rl__uring_enable(u);
+    if (ret < 0 || idle(u))
+        return ret;
+    ret = io_uring_submit_and_get_events(&u->ring);
+    return ret < 0 && !transient(ret) ? ret : 0;
+}
+
 /* Any thread. The eventfd read armed in the ring completes. */
 static void uring_wake(rl_loop *loop)
 {
@@ -492,4 +511,5 @@ const struct rl_backend_ops rl__uring_ops = {
     .capabilities = uring_capabilities,
     .fd_closed = rl__uring_fd_closed,
     .fork = uring_fork,
+    .flush = uring_flush,
 };

@@ -471,6 +471,11 @@ static PyObject *loop_run_forever_impl(LoopObject *self, PyObject *unused)
             break;
         }
     }
+    /* What the last callbacks started (a transport's close, a cancel)
+     * reaches the kernel now, as it would have in asyncio's loop, not when
+     * the loop next runs. A failure shows again in the next iteration. */
+    if (ret >= 0)
+        (void)rl_loop_flush(self->rl);
     self->running = false;
     self->stopping = false;
     self->thread_id = 0;

@@ -506,6 +506,50 @@ static void test_free_refuses_resubmit(void **state)
     close(sv[1]);
 }
 
+/* rl_loop_flush: a queued RL_OP_CLOSE is carried out at once, also with a
+ * recv in flight on the fd; the callbacks wait for the next run. */
+static void test_flush_closes(void **state)
+{
+    rl_loop *loop = rlt_loop_new(NULL);
+    struct track_log log = {0};
+    struct tracked *cl[2];
+    int sv[2][2], i;
+
+    (void)state;
+    rlt_socketpair(sv[0]);
+    rlt_socketpair(sv[1]);
+    arm(loop, &log, 0, K_RECV, sv[1][0], true);
+    rlt_run_for(loop, 2);
+    for (i = 0; i < 2; i++) {
+        cl[i] = calloc(1, sizeof(*cl[i]));
+        assert_non_null(cl[i]);
+        *cl[i] = (struct tracked){.log = &log, .slot = 1 + i,
+                                  .free_on_final = true};
+        rl_prep_close(&cl[i]->op, sv[i][0], tracked_cb, cl[i]);
+        assert_int_equal(rl_submit(loop, &cl[i]->op), 0);
+    }
+    assert_int_equal(rl_loop_flush(loop), 0);
+    for (i = 0; i < 2; i++) {
+        errno = 0;
+        if (fcntl(sv[i][0], F_GETFD) != -1 || errno != EBADF)
+            fail_msg("fd %d (%s) still open after rl_loop_flush", sv[i][0],
+                     i ? "a recv in flight" : "idle");
+    }
+    assert_int_equal(log.finals, 0); /* no callback from rl_loop_flush */
+    if (!rlt_run_until_count(loop, &log.finals, 3, RLT_GUARD_MS))
+        fail_msg("after rl_loop_flush: %d of 3 final completions",
+                 log.finals);
+    if (log.r[0].res != -ECANCELED || log.r[1].res != 0 || log.r[2].res != 0)
+        fail_msg("results: recv %s, close %s, close %s",
+                 rlt_res_str(log.r[0].res), rlt_res_str(log.r[1].res),
+                 rlt_res_str(log.r[2].res));
+    assert_int_equal(rl_loop_pending(loop), 0);
+    RLT_ASSERT_OK();
+    close(sv[0][1]);
+    close(sv[1][1]);
+    rl_loop_free(loop);
+}
+
 /* The final callback owns the op again: resubmitting it from there works. */
 struct rearm {
     rl_op op;
@@ -682,6 +726,7 @@ int main(void)
         RLT_TEST(test_close_with_ops_in_flight),
         RLT_TEST(test_free_with_ops_in_flight),
         RLT_TEST(test_free_refuses_resubmit),
+        RLT_TEST(test_flush_closes),
         RLT_TEST(test_resubmit_after_cancel),
         RLT_TEST(test_close_many_fds),
     };

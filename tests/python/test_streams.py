@@ -559,3 +559,35 @@ def test_writes_from_resume_writing(run: Any) -> None:
     data, sent = run(main())
     assert len(data) == sent
     assert data == chunk * (sent // len(chunk))
+
+
+def test_close_reaches_peer_before_loop_runs_again(loop: Any) -> None:
+    """A transport closed just before run_until_complete() returns has
+    closed its socket when that returns: connection_lost runs in the same
+    last iteration as the loop's stop, and the peer sees EOF at once, with
+    no further run of the loop (as in asyncio's loop)."""
+    a, b = socket.socketpair()
+    b.setblocking(False)
+    lost: list[Any] = []
+
+    class Proto(asyncio.Protocol):
+        def connection_lost(self, exc: Any) -> None:
+            lost.append(exc)
+
+    async def main() -> None:
+        transport, _ = await loop.create_connection(Proto, sock=a)
+        transport.write(b"last words")
+        transport.close()
+
+    loop.run_until_complete(main())
+    assert lost == [None]
+    data = b""
+    for _ in range(2):  # the data, then EOF: no waiting, no loop run
+        chunk = b.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    else:
+        pytest.fail("no EOF on the peer after run_until_complete()")
+    assert data == b"last words"
+    b.close()
