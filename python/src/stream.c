@@ -7,8 +7,9 @@
  * protocol.data_received() right there. A BufferedProtocol gets a
  * single-shot recv straight into the buffer from get_buffer(), and
  * buffer_updated() from its completion. pause_reading() cancels the recv;
- * what still completes before the cancellation is kept and delivered, in
- * order, after resume_reading().
+ * what still completes before the cancellation is kept (as bytes) and
+ * delivered, in order, after resume_reading(), to the protocol of that
+ * time: start_tls() swaps the protocol in between.
  *
  * Writing: write() sends at once when nothing is queued (as asyncio does);
  * what is left is queued (bytes are kept by reference, other buffers are
@@ -52,7 +53,7 @@ typedef struct {
     Py_buffer rbuf; /* BufferedProtocol: get_buffer()'s buffer, in flight */
     struct wentry *wq;
     size_t whead, wtail, wcap;
-    Py_ssize_t wsize, high, low, pending_n;
+    Py_ssize_t wsize, high, low;
     int fd;
     int conn_lost;
     bool buffered;    /* protocol is a BufferedProtocol */
@@ -61,7 +62,8 @@ typedef struct {
     bool read_done;   /* EOF or read error: no more recv */
     bool pending_eof; /* EOF seen while paused */
     bool rbuf_held;
-    bool eof_req; /* write_eof() */
+    bool rbuf_stale; /* set_protocol() replaced rbuf's protocol */
+    bool eof_req;    /* write_eof() */
     bool write_paused;
     bool connected; /* connection_made() was scheduled */
     bool lost_done; /* connection_lost() was called */
@@ -238,8 +240,7 @@ static void recv_buf_done(rl_loop *rl, rl_op *op);
 static bool can_read(StreamObject *s)
 {
     return !s->paused && !s->closing && !s->read_done && !s->conn_lost &&
-           !s->loop->closed && s->protocol && !s->pending && !s->pending_eof &&
-           !s->pending_n;
+           !s->loop->closed && s->protocol && !s->pending && !s->pending_eof;
 }
 
 /* Protocol: one multishot recv, unless one is in flight. */
@@ -282,6 +283,7 @@ static void read_arm_buffered(StreamObject *s)
     }
     Py_DECREF(buf); /* the Py_buffer keeps its exporter */
     s->rbuf_held = true;
+    s->rbuf_stale = false;
     rl_prep_recv(&s->rop, s->fd, s->rbuf.buf, (size_t)s->rbuf.len, 0,
                  recv_buf_done, s);
     ret = rl_submit(s->loop->rl, &s->rop);
@@ -422,6 +424,14 @@ static void stream_resume_later(StreamObject *s)
     Py_XDECREF(r);
 }
 
+/* Keep data for _start_reading() to deliver; -1 with an exception set. */
+static int pending_add(StreamObject *s, PyObject *data)
+{
+    if (!s->pending && !(s->pending = PyList_New(0)))
+        return -1;
+    return PyList_Append(s->pending, data);
+}
+
 static void recv_multi_done(rl_loop *rl, rl_op *op)
 {
     StreamObject *s = op->data;
@@ -437,9 +447,7 @@ static void recv_multi_done(rl_loop *rl, rl_op *op)
         if (!data) {
             fatal_error(s, rlpy_exc_take(), "Fatal read error");
         } else if (s->paused || s->pending) {
-            if (!s->pending)
-                s->pending = PyList_New(0);
-            if (!s->pending || PyList_Append(s->pending, data) < 0)
+            if (pending_add(s, data) < 0)
                 fatal_error(s, rlpy_exc_take(), "Fatal read error");
         } else {
             deliver(s, data);
@@ -475,20 +483,22 @@ static void recv_buf_done(rl_loop *rl, rl_op *op)
     int res = op->res;
 
     (void)rl;
-    if (res > 0 && !s->buffered && s->rbuf_held && !s->loop->closed) {
-        /* set_protocol() switched to a Protocol meanwhile: the data is in
-         * the old protocol's buffer; hand it over as bytes. */
+    if (res > 0 && s->rbuf_held && (s->rbuf_stale || s->paused) &&
+        !s->loop->closed) {
+        /* The data is in a buffer whose protocol set_protocol() replaced,
+         * or reading is paused and the protocol may yet be replaced (as
+         * start_tls() does): keep it as bytes, for deliver() to hand to
+         * the protocol of the time. */
         PyObject *data = PyBytes_FromStringAndSize(s->rbuf.buf, res);
         PyBuffer_Release(&s->rbuf);
         s->rbuf_held = false;
         if (!data) {
             fatal_error(s, rlpy_exc_take(), "Fatal read error");
         } else if (!s->closing && !s->conn_lost) {
-            if (!s->pending && !(s->pending = PyList_New(0)))
-                PyErr_Clear();
-            if (s->pending && PyList_Append(s->pending, data) < 0)
-                PyErr_Clear();
-            stream_resume_later(s);
+            if (pending_add(s, data) < 0)
+                fatal_error(s, rlpy_exc_take(), "Fatal read error");
+            else if (!s->paused)
+                stream_resume_later(s);
         }
         Py_XDECREF(data);
         goto out;
@@ -500,9 +510,7 @@ static void recv_buf_done(rl_loop *rl, rl_op *op)
     if (s->loop->closed || s->closing || s->conn_lost || s->read_done)
         goto out;
     ctx = enter_ctx(s);
-    if (res > 0 && s->paused) {
-        s->pending_n = res;
-    } else if (res > 0) {
+    if (res > 0) {
         r = PyObject_CallMethod(s->protocol, "buffer_updated", "i", res);
         if (!r)
             fatal_error(s, rlpy_exc_take(),
@@ -1054,15 +1062,6 @@ static PyObject *stream_start_reading(StreamObject *s, PyObject *unused)
         if (s->pending)
             Py_RETURN_NONE;
     }
-    if (s->pending_n) {
-        n = s->pending_n;
-        s->pending_n = 0;
-        r = PyObject_CallMethod(s->protocol, "buffer_updated", "n", n);
-        if (!r)
-            fatal_error(s, rlpy_exc_take(),
-                        "Fatal error: protocol.buffer_updated() call failed.");
-        Py_XDECREF(r);
-    }
     if (s->pending_eof && !s->paused && !s->closing && !s->conn_lost) {
         s->pending_eof = false;
         on_eof(s);
@@ -1111,6 +1110,8 @@ static PyObject *stream_set_protocol(StreamObject *s, PyObject *const *args,
     buffered = PyObject_IsTrue(args[1]);
     if (buffered < 0)
         return NULL;
+    if (s->rbuf_held && args[0] != s->protocol)
+        s->rbuf_stale = true;
     Py_XSETREF(s->protocol, Py_NewRef(args[0]));
     if (buffered != s->buffered) {
         s->buffered = buffered;
