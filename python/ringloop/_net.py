@@ -150,6 +150,34 @@ def _check_ssl_socket(sock: Any) -> None:
         raise TypeError("Socket cannot be of type SSLSocket")
 
 
+def _shutdown_timeout_arg(method: str, value: Any) -> Any:
+    """ssl_shutdown_timeout as a method received it: None when not passed;
+    on 3.10, where asyncio has no such parameter, passing it is the
+    TypeError of an unknown keyword argument."""
+    if value is _unset:
+        return None
+    if not _PY311:
+        raise TypeError(f"Loop.{method}() got an unexpected keyword "
+                        f"argument 'ssl_shutdown_timeout'")
+    return value
+
+
+def _ssl_protocol(loop: Any, app_protocol: Any, sslcontext: Any,
+                  waiter: Any, server_side: bool, server_hostname: Any,
+                  ssl_handshake_timeout: Any, ssl_shutdown_timeout: Any,
+                  call_connection_made: bool = True) -> Any:
+    """An asyncio.sslproto.SSLProtocol (a BufferedProtocol on 3.11+, a
+    Protocol with no shutdown timeout on 3.10)."""
+    from asyncio import sslproto
+    kw: dict[str, Any] = {}
+    if _PY311:
+        kw["ssl_shutdown_timeout"] = ssl_shutdown_timeout
+    return sslproto.SSLProtocol(
+        loop, app_protocol, sslcontext, waiter, server_side, server_hostname,
+        call_connection_made=call_connection_made,
+        ssl_handshake_timeout=ssl_handshake_timeout, **kw)
+
+
 def _set_result_unless_cancelled(fut: asyncio.Future[Any],
                                  result: Any) -> None:
     if not fut.cancelled():
@@ -158,6 +186,8 @@ def _set_result_unless_cancelled(fut: asyncio.Future[Any],
 
 class _SocketTransport(_ext.StreamTransport):
     """A TCP or Unix stream transport (asyncio.Transport's API)."""
+
+    _start_tls_compatible = True
 
     def __init__(self, loop: Any, sock: socket.socket, protocol: Any,
                  buffered: bool = False, server: Any = None,
@@ -538,8 +568,8 @@ class _AcceptorSlot:
                 server=server,
                 ssl_handshake_timeout=server._ssl_handshake_timeout,
                 ssl_shutdown_timeout=server._ssl_shutdown_timeout)
-            waiter.add_done_callback(
-                functools.partial(_ssl_handshake_done, loop, transport))
+            waiter.add_done_callback(functools.partial(
+                _ssl_handshake_done, loop, protocol, transport))
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -552,9 +582,10 @@ class _AcceptorSlot:
             })
 
 
-def _ssl_handshake_done(loop: Any, transport: Any,
+def _ssl_handshake_done(loop: Any, protocol: Any, transport: Any,
                         waiter: asyncio.Future[None]) -> None:
-    """asyncio's _accept_connection2 after `await waiter` failed."""
+    """asyncio's _accept_connection2 after `await waiter` failed: close the
+    transport, and say why in debug mode only."""
     if waiter.cancelled() or waiter.exception() is None:
         return
     transport.close()
@@ -562,6 +593,8 @@ def _ssl_handshake_done(loop: Any, transport: Any,
         loop.call_exception_handler({
             "message": "Error on transport creation for incoming connection",
             "exception": waiter.exception(),
+            "protocol": protocol,
+            "transport": transport,
         })
 
 
@@ -736,15 +769,49 @@ class NetMixin:
                             ssl_handshake_timeout: Any = None,
                             ssl_shutdown_timeout: Any = None) -> Any:
         """TLS through asyncio.sslproto over a ringloop stream transport."""
-        from asyncio import sslproto
-        kw: dict[str, Any] = {}
-        if _PY311:
-            kw["ssl_shutdown_timeout"] = ssl_shutdown_timeout
-        ssl_protocol = sslproto.SSLProtocol(
+        ssl_protocol = _ssl_protocol(
             self, protocol, sslcontext, waiter, server_side, server_hostname,
-            ssl_handshake_timeout=ssl_handshake_timeout, **kw)
+            ssl_handshake_timeout, ssl_shutdown_timeout)
         self._make_socket_transport(rawsock, ssl_protocol, extra=extra,
                                     server=server)
+        return ssl_protocol._app_transport
+
+    async def start_tls(self, transport: Any, protocol: Any,
+                        sslcontext: Any, *, server_side: bool = False,
+                        server_hostname: Any = None,
+                        ssl_handshake_timeout: Any = None,
+                        ssl_shutdown_timeout: Any = _unset) -> Any:
+        """Upgrade transport to TLS; return the new transport that protocol
+        should use from now on (BaseEventLoop.start_tls)."""
+        ssl_shutdown_timeout = _shutdown_timeout_arg("start_tls",
+                                                     ssl_shutdown_timeout)
+        import ssl
+        if not isinstance(sslcontext, ssl.SSLContext):
+            raise TypeError(
+                f"sslcontext is expected to be an instance of "
+                f"ssl.SSLContext, got {sslcontext!r}")
+        if not getattr(transport, "_start_tls_compatible", False):
+            raise TypeError(
+                f"transport {transport!r} is not supported by start_tls()")
+        waiter = self.create_future()  # type: ignore
+        ssl_protocol = _ssl_protocol(
+            self, protocol, sslcontext, waiter, server_side, server_hostname,
+            ssl_handshake_timeout, ssl_shutdown_timeout,
+            call_connection_made=False)
+        # Paused first, so that the SSL protocol gets no data before its
+        # connection_made().
+        transport.pause_reading()
+        transport.set_protocol(ssl_protocol)
+        conmade_cb = self.call_soon(  # type: ignore
+            ssl_protocol.connection_made, transport)
+        resume_cb = self.call_soon(transport.resume_reading)  # type: ignore
+        try:
+            await waiter
+        except BaseException:
+            transport.close()
+            conmade_cb.cancel()
+            resume_cb.cancel()
+            raise
         return ssl_protocol._app_transport
 
     async def _create_connection_transport(
@@ -757,11 +824,17 @@ class NetMixin:
         waiter = self.create_future()  # type: ignore
         if ssl:
             sslcontext = None if isinstance(ssl, bool) else ssl
-            transport = self._make_ssl_transport(
-                sock, protocol, sslcontext, waiter, server_side=server_side,
-                server_hostname=server_hostname,
-                ssl_handshake_timeout=ssl_handshake_timeout,
-                ssl_shutdown_timeout=ssl_shutdown_timeout)
+            try:
+                transport = self._make_ssl_transport(
+                    sock, protocol, sslcontext, waiter,
+                    server_side=server_side, server_hostname=server_hostname,
+                    ssl_handshake_timeout=ssl_handshake_timeout,
+                    ssl_shutdown_timeout=ssl_shutdown_timeout)
+            except BaseException:
+                # e.g. SSLProtocol refused a timeout: asyncio leaves the
+                # connected socket to the garbage collector.
+                sock.close()
+                raise
         else:
             transport = self._make_socket_transport(sock, protocol, waiter)
         try:
@@ -1101,11 +1174,13 @@ class NetMixin:
             proto: int = 0, flags: int = 0, sock: Any = None,
             local_addr: Any = None, server_hostname: Any = None,
             ssl_handshake_timeout: Any = None,
-            ssl_shutdown_timeout: Any = None,
+            ssl_shutdown_timeout: Any = _unset,
             happy_eyeballs_delay: float | None = None,
             interleave: int | None = None,
             all_errors: bool = False) -> tuple[Any, Any]:
         """Connect to a TCP server; return (transport, protocol)."""
+        ssl_shutdown_timeout = _shutdown_timeout_arg(
+            "create_connection", ssl_shutdown_timeout)
         if server_hostname is not None and not ssl:
             raise ValueError("server_hostname is only meaningful with ssl")
         if server_hostname is None and ssl:
@@ -1190,8 +1265,10 @@ class NetMixin:
             self, protocol_factory: Callable[[], Any], path: Any = None, *,
             ssl: Any = None, sock: Any = None, server_hostname: Any = None,
             ssl_handshake_timeout: Any = None,
-            ssl_shutdown_timeout: Any = None) -> tuple[Any, Any]:
+            ssl_shutdown_timeout: Any = _unset) -> tuple[Any, Any]:
         """Connect to a Unix socket; return (transport, protocol)."""
+        ssl_shutdown_timeout = _shutdown_timeout_arg(
+            "create_unix_connection", ssl_shutdown_timeout)
         if ssl:
             if server_hostname is None:
                 raise ValueError(
@@ -1234,8 +1311,10 @@ class NetMixin:
     async def connect_accepted_socket(
             self, protocol_factory: Callable[[], Any], sock: socket.socket,
             *, ssl: Any = None, ssl_handshake_timeout: Any = None,
-            ssl_shutdown_timeout: Any = None) -> tuple[Any, Any]:
+            ssl_shutdown_timeout: Any = _unset) -> tuple[Any, Any]:
         """Wrap an accepted connection into a (transport, protocol) pair."""
+        ssl_shutdown_timeout = _shutdown_timeout_arg(
+            "connect_accepted_socket", ssl_shutdown_timeout)
         if sock.type != socket.SOCK_STREAM:
             raise ValueError(f"A Stream Socket was expected, got {sock!r}")
         if ssl_handshake_timeout is not None and not ssl:
@@ -1269,9 +1348,11 @@ class NetMixin:
             backlog: int = 100, ssl: Any = None, reuse_address: Any = None,
             reuse_port: Any = None, keep_alive: Any = None,
             ssl_handshake_timeout: Any = None,
-            ssl_shutdown_timeout: Any = None,
+            ssl_shutdown_timeout: Any = _unset,
             start_serving: bool = True) -> Server:
         """Create a TCP server; return a Server."""
+        ssl_shutdown_timeout = _shutdown_timeout_arg(
+            "create_server", ssl_shutdown_timeout)
         if isinstance(ssl, bool):
             raise TypeError("ssl argument must be an SSLContext or None")
         if ssl_handshake_timeout is not None and ssl is None:
@@ -1354,9 +1435,11 @@ class NetMixin:
             self, protocol_factory: Callable[[], Any], path: Any = None, *,
             sock: Any = None, backlog: int = 100, ssl: Any = None,
             ssl_handshake_timeout: Any = None,
-            ssl_shutdown_timeout: Any = None, start_serving: bool = True,
+            ssl_shutdown_timeout: Any = _unset, start_serving: bool = True,
             cleanup_socket: bool = True) -> Server:
         """Create a Unix socket server; return a Server."""
+        ssl_shutdown_timeout = _shutdown_timeout_arg(
+            "create_unix_server", ssl_shutdown_timeout)
         if isinstance(ssl, bool):
             raise TypeError("ssl argument must be an SSLContext or None")
         if ssl_handshake_timeout is not None and not ssl:
