@@ -21,9 +21,10 @@ vpy=$venv/bin/python
 pip=("$vpy" -m pip --disable-pip-version-check -q)
 
 # Build requirements live in the venv so that rebuilds reuse the CMake build
-# directory (build/py-<tag>) instead of starting from scratch.
-"$vpy" -c 'import pytest, scikit_build_core' 2>/dev/null ||
-    "${pip[@]}" install pytest "scikit-build-core>=0.10"
+# directory (build/py-<tag>) instead of starting from scratch. trustme makes
+# the TLS tests' certificates.
+"$vpy" -c 'import pytest, scikit_build_core, trustme' 2>/dev/null ||
+    "${pip[@]}" install pytest "scikit-build-core>=0.10" trustme
 
 echo "== python $pyver: pip install ."
 "${pip[@]}" install --no-build-isolation --force-reinstall --no-deps \
