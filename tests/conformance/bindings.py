@@ -15,6 +15,12 @@ factory swapped:
   server      test_server.BaseStartServer           (unittest.TestCase)
   buffered_proto test_buffered_proto.BaseTestBufferedProtocol
                                                      (unittest.TestCase)
+  start_tls   test_sslproto.BaseStartTLS            (unittest.TestCase)
+  ssl         test_ssl.TestSSL (3.11+; a TestCase itself, whose setUp
+              calls asyncio.new_event_loop(): bound with an event loop
+              policy that makes the kind's loops)
+
+A group whose module this Python lacks (test_ssl on 3.10) has no tests.
 
 Test methods that CPython's Linux selector class of the module defines itself
 (e.g. SelectorStartServerTests.test_start_unix_server_1) are loop-agnostic
@@ -27,6 +33,7 @@ backend=...). ringloop is imported only when a ringloop kind is bound.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import unittest
 from dataclasses import dataclass
@@ -50,6 +57,9 @@ class Group:
     # methods are bound as extras.
     selector_class: str = ""
     doc: str = ""
+    # The tests make their loops with asyncio.new_event_loop(): bind them
+    # with an event loop policy that makes the kind's loops.
+    policy: bool = False
 
 
 GROUPS: dict[str, Group] = {g.name: g for g in (
@@ -84,6 +94,16 @@ GROUPS: dict[str, Group] = {g.name: g for g in (
           testcase="unittest",
           selector_class="BufferedProtocolSelectorTests",
           doc="test_buffered_proto.BaseTestBufferedProtocol"),
+    Group("start_tls", "test_sslproto", "BaseStartTLS",
+          bases=(("BaseStartTLS",),),
+          testcase="unittest",
+          selector_class="SelectorStartTLSTests",
+          doc="test_sslproto.BaseStartTLS"),
+    Group("ssl", "test_ssl", "TestSSL",
+          bases=(("TestSSL",),),
+          testcase="test_utils.TestCase",
+          doc="test_ssl.TestSSL",
+          policy=True),
 )}
 
 
@@ -128,7 +148,11 @@ def _extras(group: Group) -> dict[str, Callable[..., Any]]:
 def test_names(group_name: str) -> list[str]:
     """The group's test method names on this Python, sorted."""
     group = GROUPS[group_name]
-    mixin = getattr(_module(group.module), group.mixin)
+    try:
+        mod = _module(group.module)
+    except ModuleNotFoundError:  # e.g. test_ssl before 3.11
+        return []
+    mixin = getattr(mod, group.mixin)
     names = set(unittest.TestLoader().getTestCaseNames(mixin))
     names.update(_extras(group))
     return sorted(names)
@@ -167,5 +191,17 @@ def bind(group_name: str, kind: str) -> type:
     ns["create_event_loop"] = create_event_loop
     ns["new_loop"] = create_event_loop
     ns["__module__"] = __name__
+    if group.policy:
+        class Policy(asyncio.DefaultEventLoopPolicy):
+            def new_event_loop(self) -> Any:
+                return factory()
+
+        def setUp(self: Any) -> None:
+            asyncio.set_event_loop_policy(Policy())
+            # Registered first, so it runs after the test's own cleanups.
+            self.addCleanup(asyncio.set_event_loop_policy, None)
+            super(cls, self).setUp()
+        ns["setUp"] = setUp
     name = f"{group_name.title().replace('_', '')}_{kind}_Tests"
-    return type(name, tuple(_bases(group)), ns)
+    cls = type(name, tuple(_bases(group)), ns)
+    return cls

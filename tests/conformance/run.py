@@ -25,7 +25,7 @@ each binding names its backend, and a loop that is not on the backend asked
 for fails the test.
 
 Test ids are GROUP.TEST_NAME (groups: events, subprocess, sock, sendfile,
-server, buffered_proto); positional arguments are fnmatch patterns over them,
+server, buffered_proto, start_tls, ssl); positional arguments are fnmatch patterns over them,
 and a pattern without a dot matches the test name in every group.
 
 Exit status: 0 ok (or --report), 1 unexpected failures, 2 harness error.
