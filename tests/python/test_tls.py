@@ -8,6 +8,7 @@ trustme (a throwaway CA) at test time."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import io
 import os
@@ -326,18 +327,27 @@ class _StartTLSServer(asyncio.Protocol):
             self.tls.close()  # as _EchoProtocol.connection_lost
 
 
+@contextlib.asynccontextmanager
+async def _starttls_client(certs: Certs) -> Any:
+    """A _StartTLSServer, and a plain client that asked it for STARTTLS and
+    read "OK": (transport, protocol). The client is a BufferedProtocol, so
+    start_tls swaps it for SSLProtocol (a BufferedProtocol itself on 3.11+)
+    under it."""
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: _StartTLSServer(certs.server), "127.0.0.1", 0)
+    async with server:
+        tr, proto = await loop.create_connection(
+            _Collector, "127.0.0.1", _port(server))
+        tr.write(b"STARTTLS\n")
+        assert await proto.until(3) == b"OK\n"
+        yield tr, proto
+
+
 def test_start_tls_protocols(run: Any, certs: Certs, no_leaks: Any) -> None:
     async def main() -> bytes:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(
-            lambda: _StartTLSServer(certs.server), "127.0.0.1", 0)
-        async with server:
-            # The client is a BufferedProtocol: start_tls swaps it for
-            # SSLProtocol (a BufferedProtocol itself on 3.11+) under it.
-            tr, proto = await loop.create_connection(
-                _Collector, "127.0.0.1", _port(server))
-            tr.write(b"STARTTLS\n")
-            assert await proto.until(3) == b"OK\n"
+        async with _starttls_client(certs) as (tr, proto):
             tls = await asyncio.wait_for(loop.start_tls(
                 tr, proto, certs.client, server_hostname="localhost"),
                 TIMEOUT)
@@ -390,13 +400,7 @@ def test_start_tls_failed_handshake_closes(run: Any, certs: Certs,
                                            no_leaks: Any) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(
-            lambda: _StartTLSServer(certs.server), "127.0.0.1", 0)
-        async with server:
-            tr, proto = await loop.create_connection(
-                _Collector, "127.0.0.1", _port(server))
-            tr.write(b"STARTTLS\n")
-            await proto.until(3)
+        async with _starttls_client(certs) as (tr, proto):
             with pytest.raises(ssl.SSLCertVerificationError):
                 await asyncio.wait_for(loop.start_tls(
                     tr, proto, certs.untrusted, server_hostname="localhost"),
