@@ -326,6 +326,7 @@ enum rl_opcode {
 
 /* op->flags: how to run it */
 #define RL_F_MULTISHOT 0x1u /* accept, recv (loop buffers), poll */
+#define RL_F_VECTORED 0x2u  /* read, write: u.rwv, an iovec array */
 
 /* op->cflags: what a completion says */
 #define RL_CQE_MORE 0x1u   /* more completions follow for this op */
@@ -353,6 +354,11 @@ struct rl_op {
             size_t len;
             int64_t offset; /* -1: the file's position */
         } rw;               /* READ, WRITE */
+        struct {
+            const struct iovec *iov;
+            size_t nr;      /* iovecs, at most IOV_MAX */
+            int64_t offset; /* as in rw */
+        } rwv;              /* READ, WRITE with RL_F_VECTORED */
         struct {
             struct sockaddr *addr; /* may be NULL */
             socklen_t *addrlen;
@@ -411,6 +417,14 @@ RL_EXTERN void rl_prep_read(rl_op *op, int fd, void *buf, size_t len,
                             int64_t offset, rl_op_fn fn, void *data);
 RL_EXTERN void rl_prep_write(rl_op *op, int fd, const void *buf, size_t len,
                              int64_t offset, rl_op_fn fn, void *data);
+/* readv / writev: the iovec array (and the buffers it points to) is the
+ * loop's until the final completion, like any buffer. res: bytes in all. */
+RL_EXTERN void rl_prep_readv(rl_op *op, int fd, const struct iovec *iov,
+                             size_t nr, int64_t offset, rl_op_fn fn,
+                             void *data);
+RL_EXTERN void rl_prep_writev(rl_op *op, int fd, const struct iovec *iov,
+                              size_t nr, int64_t offset, rl_op_fn fn,
+                              void *data);
 RL_EXTERN void rl_prep_close(rl_op *op, int fd, rl_op_fn fn, void *data);
 RL_EXTERN void rl_prep_shutdown(rl_op *op, int fd, int how, rl_op_fn fn,
                                 void *data);

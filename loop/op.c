@@ -3,6 +3,7 @@
  * completion entry point the backends call.
  */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include "loop.h"
@@ -105,6 +106,28 @@ void rl_prep_write(rl_op *op, int fd, const void *buf, size_t len,
     op->u.rw.offset = offset;
 }
 
+static void prep_rwv(rl_op *op, uint8_t opcode, int fd, const struct iovec *iov,
+                     size_t nr, int64_t offset, rl_op_fn fn, void *data)
+{
+    prep(op, opcode, fd, fn, data);
+    op->flags = RL_F_VECTORED;
+    op->u.rwv.iov = iov;
+    op->u.rwv.nr = nr;
+    op->u.rwv.offset = offset;
+}
+
+void rl_prep_readv(rl_op *op, int fd, const struct iovec *iov, size_t nr,
+                   int64_t offset, rl_op_fn fn, void *data)
+{
+    prep_rwv(op, RL_OP_READ, fd, iov, nr, offset, fn, data);
+}
+
+void rl_prep_writev(rl_op *op, int fd, const struct iovec *iov, size_t nr,
+                    int64_t offset, rl_op_fn fn, void *data)
+{
+    prep_rwv(op, RL_OP_WRITE, fd, iov, nr, offset, fn, data);
+}
+
 void rl_prep_close(rl_op *op, int fd, rl_op_fn fn, void *data)
 {
     prep(op, RL_OP_CLOSE, fd, fn, data);
@@ -129,8 +152,12 @@ static bool op_valid(const rl_op *op)
 {
     if (op->opcode >= RL_OP__COUNT || !op->fn)
         return false;
-    if (op->flags & ~RL_F_MULTISHOT)
+    if (op->flags & ~(RL_F_MULTISHOT | RL_F_VECTORED))
         return false;
+    if (op->flags & RL_F_VECTORED)
+        return (op->opcode == RL_OP_READ || op->opcode == RL_OP_WRITE) &&
+               !(op->flags & RL_F_MULTISHOT) && op->u.rwv.nr <= IOV_MAX &&
+               (op->u.rwv.iov || !op->u.rwv.nr);
     if (op->flags & RL_F_MULTISHOT) {
         switch (op->opcode) {
         case RL_OP_ACCEPT:

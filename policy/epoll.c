@@ -224,19 +224,26 @@ static int do_connect(rl_op *op)
  * devices) readiness is asked first. */
 static ssize_t do_rw(struct ep *b, rl_op *op)
 {
-    struct iovec iov = {.iov_base = op->u.rw.buf, .iov_len = op->u.rw.len};
+    struct iovec one = {.iov_base = op->u.rw.buf, .iov_len = op->u.rw.len};
+    const struct iovec *iov = &one;
+    int nr = 1;
     off_t off = op->u.rw.offset < 0 ? -1 : (off_t)op->u.rw.offset;
     bool wr = op->opcode == RL_OP_WRITE;
     int fl = fd_blocking(b, op->fd) ? RWF_NOWAIT : 0;
     ssize_t r;
 
-    r = wr ? pwritev2(op->fd, &iov, 1, off, fl)
-           : preadv2(op->fd, &iov, 1, off, fl);
+    if (op->flags & RL_F_VECTORED) {
+        iov = op->u.rwv.iov;
+        nr = (int)op->u.rwv.nr;
+        off = op->u.rwv.offset < 0 ? -1 : (off_t)op->u.rwv.offset;
+    }
+    r = wr ? pwritev2(op->fd, iov, nr, off, fl)
+           : preadv2(op->fd, iov, nr, off, fl);
     if (r < 0 && errno == EOPNOTSUPP && fl) {
         if (!ready_now(op->fd, wr ? POLLOUT : POLLIN))
             return errno = EAGAIN, -1;
-        r = wr ? pwritev2(op->fd, &iov, 1, off, 0)
-               : preadv2(op->fd, &iov, 1, off, 0);
+        r = wr ? pwritev2(op->fd, iov, nr, off, 0)
+               : preadv2(op->fd, iov, nr, off, 0);
     }
     return r;
 }

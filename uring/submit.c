@@ -332,12 +332,24 @@ static void prep_direct(struct rl_uring *u, struct io_uring_sqe *sqe, rl_op *op)
         break;
     case RL_OP_READ:
         /* offset -1 means the file position, for io_uring as for us */
-        io_uring_prep_read(sqe, op->fd, op->u.rw.buf, clamp_len(op->u.rw.len),
-                           (uint64_t)op->u.rw.offset);
+        if (op->flags & RL_F_VECTORED)
+            io_uring_prep_readv(sqe, op->fd, op->u.rwv.iov,
+                                (unsigned)op->u.rwv.nr,
+                                (uint64_t)op->u.rwv.offset);
+        else
+            io_uring_prep_read(sqe, op->fd, op->u.rw.buf,
+                               clamp_len(op->u.rw.len),
+                               (uint64_t)op->u.rw.offset);
         break;
     case RL_OP_WRITE:
-        io_uring_prep_write(sqe, op->fd, op->u.rw.buf, clamp_len(op->u.rw.len),
-                            (uint64_t)op->u.rw.offset);
+        if (op->flags & RL_F_VECTORED)
+            io_uring_prep_writev(sqe, op->fd, op->u.rwv.iov,
+                                 (unsigned)op->u.rwv.nr,
+                                 (uint64_t)op->u.rwv.offset);
+        else
+            io_uring_prep_write(sqe, op->fd, op->u.rw.buf,
+                                clamp_len(op->u.rw.len),
+                                (uint64_t)op->u.rw.offset);
         break;
     case RL_OP_CLOSE:
         io_uring_prep_close(sqe, op->fd);

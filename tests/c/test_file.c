@@ -1,9 +1,11 @@
 /*
  * RL_OP_READ / RL_OP_WRITE: a temp file at explicit offsets (many in
  * flight, a sparse hole, an offset past 4 GiB), offset -1 (the file
- * position), zero-length transfers, and a pipe (parked read, 1 MiB through
- * it with short writes resubmitted, EOF).
+ * position), zero-length transfers, a pipe (parked read, 1 MiB through
+ * it with short writes resubmitted, EOF), and the vectored forms
+ * (rl_prep_readv / rl_prep_writev) on a file and a pipe.
  */
+#include <limits.h>
 #include <sys/stat.h>
 
 #include "helpers.h"
@@ -296,13 +298,77 @@ static void test_pipe(void **state)
     rl_loop_free(loop);
 }
 
+/* Submit one readv or writev and wait for it; returns res. */
+static int do_iov(rl_loop *loop, bool write, int fd, const struct iovec *iov,
+                  size_t nr, int64_t off)
+{
+    struct io_op o = {0};
+
+    if (write)
+        rl_prep_writev(&o.op, fd, iov, nr, off, io_cb, &o);
+    else
+        rl_prep_readv(&o.op, fd, iov, nr, off, io_cb, &o);
+    assert_int_equal(rl_submit(loop, &o.op), 0);
+    if (!rlt_run_until_count(loop, &o.calls, 1, RLT_GUARD_MS))
+        fail_msg("%s of %zu iovecs at %lld did not complete",
+                 write ? "writev" : "readv", nr, (long long)off);
+    RLT_ASSERT_OK();
+    return o.res;
+}
+
+static void test_vectored(void **state)
+{
+    rl_loop *loop = rlt_loop_new(NULL);
+    int fd = temp_file(), p[2];
+    char a[4], b[8], small[16];
+    struct iovec out[3] = {{"he", 2}, {"llo ", 4}, {"world", 5}};
+    struct iovec in[2] = {{a, sizeof(a)}, {b, sizeof(b)}};
+    struct iovec big = {small, sizeof(small)};
+    struct io_op o = {0};
+
+    (void)state;
+    /* A file: gathered at an offset, scattered back, then at -1. */
+    assert_int_equal(do_iov(loop, true, fd, out, 3, 10), 11);
+    assert_int_equal(do_iov(loop, false, fd, in, 2, 10), 11);
+    assert_memory_equal(a, "hell", 4);
+    assert_memory_equal(b, "o world", 7);
+    assert_int_equal(do_iov(loop, true, fd, out, 2, -1), 6);
+    assert_int_equal(lseek(fd, 0, SEEK_CUR), 6);
+    assert_int_equal(do_iov(loop, false, fd, out, 0, 0), 0);
+
+    /* A pipe: a parked readv completes with what one writev gathered. */
+    rlt_pipe(p);
+    rl_prep_readv(&o.op, p[0], &big, 1, -1, io_cb, &o);
+    assert_int_equal(rl_submit(loop, &o.op), 0);
+    rlt_run_for(loop, 2);
+    assert_int_equal(o.calls, 0);
+    assert_int_equal(do_iov(loop, true, p[1], out, 3, -1), 11);
+    if (!rlt_run_until_count(loop, &o.calls, 1, RLT_GUARD_MS))
+        fail_msg("parked readv did not complete after a writev");
+    assert_int_equal(o.res, 11);
+    assert_memory_equal(small, "hello world", 11);
+
+    /* Refused at submit: too many iovecs, vectored ops of other kinds. */
+    rl_prep_writev(&o.op, p[1], out, (size_t)IOV_MAX + 1, -1, io_cb, &o);
+    assert_int_equal(rl_submit(loop, &o.op), -EINVAL);
+    rl_prep_writev(&o.op, p[1], NULL, 1, -1, io_cb, &o);
+    assert_int_equal(rl_submit(loop, &o.op), -EINVAL);
+    rl_prep_send(&o.op, p[1], "x", 1, 0, io_cb, &o);
+    o.op.flags |= RL_F_VECTORED;
+    assert_int_equal(rl_submit(loop, &o.op), -EINVAL);
+    RLT_ASSERT_OK();
+    rlt_close(loop, p[0]);
+    rlt_close(loop, p[1]);
+    rlt_close(loop, fd);
+    rl_loop_free(loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        RLT_TEST(test_offsets),
-        RLT_TEST(test_many_in_flight),
-        RLT_TEST(test_offset_minus_one),
-        RLT_TEST(test_pipe),
+        RLT_TEST(test_offsets),          RLT_TEST(test_many_in_flight),
+        RLT_TEST(test_offset_minus_one), RLT_TEST(test_pipe),
+        RLT_TEST(test_vectored),
     };
     int r = rlt_init();
 
