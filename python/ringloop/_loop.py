@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 from . import _ext
 from ._net import NetMixin
+from ._proc import ProcMixin
 
 logger = logging.getLogger("asyncio")
 
@@ -53,7 +54,7 @@ def _sighandler_noop(signum: int, frame: Any) -> None:
     """Dummy signal handler: the signal number arrives via the wakeup fd."""
 
 
-class Loop(_ext.Loop, NetMixin, asyncio.AbstractEventLoop):
+class Loop(_ext.Loop, NetMixin, ProcMixin, asyncio.AbstractEventLoop):
     """An asyncio event loop on ringloop's core (io_uring or epoll).
 
     ``backend`` is ``"uring"``, ``"epoll"`` or None: the RINGLOOP_BACKEND
@@ -73,6 +74,7 @@ class Loop(_ext.Loop, NetMixin, asyncio.AbstractEventLoop):
         self._signal_handlers: dict[int, tuple[Any, ...]] = {}
         self._ssock: socket.socket | None = None
         self._csock: socket.socket | None = None
+        self._child_pidfds: set[int] = set()
         self._debug = _is_debug_mode()
 
     def __repr__(self) -> str:
@@ -152,6 +154,7 @@ class Loop(_ext.Loop, NetMixin, asyncio.AbstractEventLoop):
         if self._debug:
             logger.debug("Close %r", self)
         self._close_impl()
+        self._close_child_watches()
         self._executor_shutdown_called = True
         executor = self._default_executor
         if executor is not None:

@@ -22,15 +22,29 @@
  * queued bytes objects that are released only once no sendmsg is in flight.
  * The socket is closed after connection_lost() with an RL_OP_CLOSE op, which
  * also cancels the ops still in flight on it.
+ *
+ * Pipe mode (loop.connect_read_pipe / connect_write_pipe: pipes, FIFOs,
+ * character devices, PTYs, sockets), asyncio's _UnixReadPipeTransport and
+ * _UnixWritePipeTransport: the read end reads with single-shot reads into
+ * its own buffer (or the BufferedProtocol's); EOF always closes. The write
+ * end writes at once, then queues and leaves in one writev per iteration;
+ * on a FIFO or socket a poll for POLLIN stands in for asyncio's reader that
+ * notices the reading side going away. The pipe object owns the fd: it is
+ * closed with pipe.close() after connection_lost(), once the backend
+ * forgot it.
  */
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "pyloop.h"
 
-#define WQ_IOV 256 /* iovecs per sendmsg */
+#define WQ_IOV 256         /* iovecs per sendmsg / writev */
+#define PIPE_BUF_LEN 65536 /* a pipe's read buffer: a default pipe's size */
+
+enum { PIPE_NONE = 0, PIPE_READ, PIPE_WRITE };
 
 struct wentry {
     PyObject *data; /* bytes */
@@ -51,6 +65,7 @@ typedef struct {
     struct msghdr msg;
     struct iovec iov[WQ_IOV];
     Py_buffer rbuf; /* BufferedProtocol: get_buffer()'s buffer, in flight */
+    char *pbuf;     /* pipe mode, Protocol: reads land here */
     struct wentry *wq;
     size_t whead, wtail, wcap;
     Py_ssize_t wsize, high, low;
@@ -67,6 +82,7 @@ typedef struct {
     bool write_paused;
     bool connected; /* connection_made() was scheduled */
     bool lost_done; /* connection_lost() was called */
+    uint8_t pipe;   /* PIPE_NONE (a socket), PIPE_READ or PIPE_WRITE */
 } StreamObject;
 
 static PyObject *oserror(int err)
@@ -198,6 +214,19 @@ static PyObject *call_proto(StreamObject *s, const char *name, PyObject *arg,
     return r;
 }
 
+/* protocol.data_received() or eof_received() failed (exc stolen). asyncio's
+ * socket transports close with the error; its pipe transports call those
+ * from plain loop callbacks, so the error only goes to the handler. */
+static void proto_failed(StreamObject *s, PyObject *exc, const char *msg)
+{
+    if (!s->pipe || !exc || is_fatal_base(exc)) {
+        fatal_error(s, exc, msg);
+        return;
+    }
+    report(s, exc, msg);
+    Py_DECREF(exc);
+}
+
 /* pause_writing / resume_writing failures only go to the handler. */
 static void call_flow(StreamObject *s, const char *name, const char *msg)
 {
@@ -284,8 +313,12 @@ static void read_arm_buffered(StreamObject *s)
     Py_DECREF(buf); /* the Py_buffer keeps its exporter */
     s->rbuf_held = true;
     s->rbuf_stale = false;
-    rl_prep_recv(&s->rop, s->fd, s->rbuf.buf, (size_t)s->rbuf.len, 0,
-                 recv_buf_done, s);
+    if (s->pipe)
+        rl_prep_read(&s->rop, s->fd, s->rbuf.buf, (size_t)s->rbuf.len, -1,
+                     recv_buf_done, s);
+    else
+        rl_prep_recv(&s->rop, s->fd, s->rbuf.buf, (size_t)s->rbuf.len, 0,
+                     recv_buf_done, s);
     ret = rl_submit(s->loop->rl, &s->rop);
     if (ret < 0) {
         PyBuffer_Release(&s->rbuf);
@@ -296,9 +329,13 @@ static void read_arm_buffered(StreamObject *s)
     Py_INCREF(s);
 }
 
+static void pipe_arm(StreamObject *s);
+
 static void start_read(StreamObject *s)
 {
-    if (s->buffered)
+    if (s->pipe && (s->pipe == PIPE_WRITE || !s->buffered))
+        pipe_arm(s);
+    else if (s->buffered)
         read_arm_buffered(s);
     else
         read_arm(s);
@@ -311,6 +348,16 @@ static void on_eof(StreamObject *s)
     int keep;
 
     s->read_done = true;
+    if (s->pipe && s->protocol) { /* asyncio: a pipe's EOF always closes it */
+        r = PyObject_CallMethod(s->protocol, "eof_received", NULL);
+        if (!r)
+            proto_failed(s, rlpy_exc_take(),
+                         "Fatal error: protocol.eof_received() call failed.");
+        Py_XDECREF(r);
+        if (!s->conn_lost)
+            Py_XDECREF(PyObject_CallMethod((PyObject *)s, "close", NULL));
+        return;
+    }
     r = call_proto(s, "eof_received", NULL,
                    "Fatal error: protocol.eof_received() call failed.");
     if (!r)
@@ -381,8 +428,8 @@ static int deliver(StreamObject *s, PyObject *data)
     r = PyObject_CallMethodOneArg(s->protocol, s->loop->st->str_data_received,
                                   data);
     if (!r) {
-        fatal_error(s, rlpy_exc_take(),
-                    "Fatal error: protocol.data_received() call failed.");
+        proto_failed(s, rlpy_exc_take(),
+                     "Fatal error: protocol.data_received() call failed.");
         return -1;
     }
     Py_DECREF(r);
@@ -533,6 +580,63 @@ out:
     Py_DECREF(s);
 }
 
+/* ---- pipe mode: reading, and noticing the reader go ---------------------- */
+
+/* A single-shot read into pbuf, handled as a final multishot completion. */
+static void pipe_read_done(rl_loop *rl, rl_op *op)
+{
+    op->buf = ((StreamObject *)op->data)->pbuf;
+    recv_multi_done(rl, op);
+}
+
+/* The write end polled readable: the reading side went away (POLLERR on a
+ * pipe, EOF or data on a socket). asyncio closes, losing what is queued. */
+static void pipe_hup_done(rl_loop *rl, rl_op *op)
+{
+    StreamObject *s = op->data;
+    PyObject *exc = NULL;
+
+    (void)rl;
+    if (op->res < 0 || s->loop->closed || s->closing || s->conn_lost)
+        goto out;
+    if (s->wsize) {
+        exc = PyObject_CallNoArgs(PyExc_BrokenPipeError);
+        if (!exc) {
+            rlpy_loop_stash_exc(s->loop, rlpy_exc_take());
+            goto out;
+        }
+    }
+    force_close(s, exc);
+    Py_XDECREF(exc);
+out:
+    Py_DECREF(s);
+}
+
+static void pipe_arm(StreamObject *s)
+{
+    int ret;
+
+    if (!can_read(s) || rl_op_in_flight(&s->rop))
+        return;
+    if (s->pipe == PIPE_WRITE) {
+        rl_prep_poll(&s->rop, s->fd, POLLIN, false, pipe_hup_done, s);
+    } else {
+        if (!s->pbuf && !(s->pbuf = PyMem_Malloc(PIPE_BUF_LEN))) {
+            PyErr_NoMemory();
+            fatal_error(s, rlpy_exc_take(), "Fatal read error on pipe");
+            return;
+        }
+        rl_prep_read(&s->rop, s->fd, s->pbuf, PIPE_BUF_LEN, -1, pipe_read_done,
+                     s);
+    }
+    ret = rl_submit(s->loop->rl, &s->rop);
+    if (ret < 0) {
+        fatal_error(s, oserror(-ret), "Fatal error on pipe transport");
+        return;
+    }
+    Py_INCREF(s);
+}
+
 /* ---- writing ----------------------------------------------------------- */
 
 static void write_done(rl_loop *rl, rl_op *op);
@@ -549,10 +653,14 @@ static void write_submit(StreamObject *s)
         s->iov[n].iov_base = PyBytes_AS_STRING(e->data) + e->off;
         s->iov[n].iov_len = (size_t)(PyBytes_GET_SIZE(e->data) - e->off);
     }
-    memset(&s->msg, 0, sizeof(s->msg));
-    s->msg.msg_iov = s->iov;
-    s->msg.msg_iovlen = n;
-    rl_prep_sendmsg(&s->wop, s->fd, &s->msg, MSG_NOSIGNAL, write_done, s);
+    if (s->pipe) {
+        rl_prep_writev(&s->wop, s->fd, s->iov, n, -1, write_done, s);
+    } else {
+        memset(&s->msg, 0, sizeof(s->msg));
+        s->msg.msg_iov = s->iov;
+        s->msg.msg_iovlen = n;
+        rl_prep_sendmsg(&s->wop, s->fd, &s->msg, MSG_NOSIGNAL, write_done, s);
+    }
     ret = rl_submit(s->loop->rl, &s->wop);
     if (ret < 0) {
         wq_clear(s);
@@ -705,8 +813,13 @@ static int write_one(StreamObject *s, PyObject *data)
         s->conn_lost++;
         goto out;
     }
+    if (s->pipe && s->closing)
+        goto out; /* asyncio's pipes drop writes once closing */
     if (wq_idle(s)) {
-        n = send(s->fd, v.buf, (size_t)v.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (s->pipe) /* non-blocking, as asyncio sets it */
+            n = write(s->fd, v.buf, (size_t)v.len);
+        else
+            n = send(s->fd, v.buf, (size_t)v.len, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n < 0 && errno != EAGAIN && errno != EINTR) {
             PyBuffer_Release(&v);
             fatal_error(s, oserror(errno),
@@ -743,6 +856,23 @@ static void close_done(rl_loop *rl, rl_op *op)
     Py_DECREF((StreamObject *)op->data);
 }
 
+/* Pipe mode: the pipe object closes its fd, after the backend forgot it
+ * (the ops still in flight have had their cancellation requested). */
+static void close_pipe(StreamObject *s)
+{
+    PyObject *r;
+
+    rlpy_fd_clear_transport(s->loop, s->fd, (PyObject *)s);
+    if (!s->sock)
+        return;
+    if (s->loop->rl)
+        rl_loop_fd_closed(s->loop->rl, s->fd);
+    r = PyObject_CallMethod(s->sock, "close", NULL);
+    if (!r)
+        PyErr_WriteUnraisable(s->sock);
+    Py_XDECREF(r);
+}
+
 /* Close the socket: detach its fd and close it through the loop, which
  * cancels the ops still in flight on it first. */
 static void close_sock(StreamObject *s)
@@ -750,6 +880,10 @@ static void close_sock(StreamObject *s)
     PyObject *r;
     long fd;
 
+    if (s->pipe) {
+        close_pipe(s);
+        return;
+    }
     rlpy_fd_clear_transport(s->loop, s->fd, (PyObject *)s);
     if (!s->sock)
         return;
@@ -811,17 +945,22 @@ static PyObject *call_lost(StreamObject *s, PyObject *exc)
 static PyObject *stream_new(PyTypeObject *tp, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"loop",   "sock",  "protocol", "buffered",
-                             "server", "extra", NULL};
+                             "server", "extra", "pipe",     NULL};
     PyObject *loop, *sock, *protocol, *server = Py_None, *extra = NULL, *r;
+    const char *pipe = NULL;
     rlpy_state *st = rlpy_state_of_type(tp);
     StreamObject *s;
     int buffered = 0;
     long fd;
 
-    if (!st || !PyArg_ParseTupleAndKeywords(args, kw, "OOO|pOO:StreamTransport",
-                                            kwlist, &loop, &sock, &protocol,
-                                            &buffered, &server, &extra))
+    if (!st || !PyArg_ParseTupleAndKeywords(
+                   args, kw, "OOO|pOOz:StreamTransport", kwlist, &loop, &sock,
+                   &protocol, &buffered, &server, &extra, &pipe))
         return NULL;
+    if (pipe && strcmp(pipe, "r") && strcmp(pipe, "w")) {
+        PyErr_SetString(PyExc_ValueError, "pipe must be 'r', 'w' or None");
+        return NULL;
+    }
     (void)extra; /* the Python subclass keeps it */
     if (!PyObject_TypeCheck(loop, st->LoopType)) {
         PyErr_SetString(PyExc_TypeError, "loop must be a ringloop loop");
@@ -850,6 +989,7 @@ static PyObject *stream_new(PyTypeObject *tp, PyObject *args, PyObject *kw)
     s->context = PyContext_CopyCurrent();
     s->fd = (int)fd;
     s->buffered = buffered;
+    s->pipe = !pipe ? PIPE_NONE : *pipe == 'r' ? PIPE_READ : PIPE_WRITE;
     s->high = 64 * 1024;
     s->low = 16 * 1024;
     s->connected = true;
@@ -898,6 +1038,7 @@ static void stream_dealloc(StreamObject *s)
         PyBuffer_Release(&s->rbuf);
     wq_clear(s);
     PyMem_Free(s->wq);
+    PyMem_Free(s->pbuf);
     Py_CLEAR(s->protocol);
     Py_CLEAR(s->server);
     Py_CLEAR(s->pending);
@@ -950,9 +1091,13 @@ static PyObject *stream_writelines(StreamObject *s, PyObject *lines)
     Py_RETURN_NONE;
 }
 
+static PyObject *stream_close(StreamObject *s, PyObject *unused);
+
 static PyObject *stream_write_eof(StreamObject *s, PyObject *unused)
 {
     (void)unused;
+    if (s->pipe) /* asyncio's write pipe: write_eof() is close() */
+        return stream_close(s, NULL);
     if (s->closing || s->eof_req)
         Py_RETURN_NONE;
     s->eof_req = true;
@@ -1213,6 +1358,10 @@ static PyObject *stream_close_now(StreamObject *s, PyObject *unused)
     s->closing = true;
     if (!s->conn_lost)
         s->conn_lost = 1;
+    if (s->pipe) {
+        close_pipe(s);
+        Py_RETURN_NONE;
+    }
     rlpy_fd_clear_transport(s->loop, s->fd, (PyObject *)s);
     r = PyObject_CallMethod(s->sock, "detach", NULL);
     fd = r ? PyLong_AsLong(r) : -1;
