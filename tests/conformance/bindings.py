@@ -19,6 +19,10 @@ factory swapped:
   ssl         test_ssl.TestSSL (3.11+; a TestCase itself, whose setUp
               calls asyncio.new_event_loop(): bound with an event loop
               policy that makes the kind's loops)
+  subprocess_api test_subprocess.SubprocessMixin   (test_utils.TestCase,
+                                                      a setUp making
+                                                      self.loop, as CPython's
+                                                      SubprocessProactorTests)
 
 A group whose module this Python lacks (test_ssl on 3.10) has no tests.
 
@@ -56,6 +60,9 @@ class Group:
     # CPython's own Linux selector class in the module: its own test_*
     # methods are bound as extras.
     selector_class: str = ""
+    # The mixin uses self.loop but has no setUp making it (CPython's
+    # classes of the module do, one per child watcher): bind() adds one.
+    make_loop: bool = False
     doc: str = ""
     # The tests make their loops with asyncio.new_event_loop(): bind them
     # with an event loop policy that makes the kind's loops.
@@ -104,6 +111,11 @@ GROUPS: dict[str, Group] = {g.name: g for g in (
           testcase="test_utils.TestCase",
           doc="test_ssl.TestSSL",
           policy=True),
+    Group("subprocess_api", "test_subprocess", "SubprocessMixin",
+          bases=(("SubprocessMixin",),),
+          testcase="test_utils.TestCase",
+          make_loop=True,
+          doc="test_subprocess.SubprocessMixin"),
 )}
 
 
@@ -204,4 +216,10 @@ def bind(group_name: str, kind: str) -> type:
         ns["setUp"] = setUp
     name = f"{group_name.title().replace('_', '')}_{kind}_Tests"
     cls = type(name, tuple(_bases(group)), ns)
+    if group.make_loop:
+        def setUp(self: Any) -> None:
+            super(cls, self).setUp()
+            self.loop = factory()
+            self.set_event_loop(self.loop)
+        cls.setUp = setUp  # type: ignore[attr-defined]
     return cls
