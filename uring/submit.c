@@ -300,6 +300,21 @@ static void prep_recv(struct rl_uring *u, struct io_uring_sqe *sqe, rl_op *op)
     sqe->buf_group = RL_URING_BGID;
 }
 
+/* Offset -1 means the file position, for io_uring as for us. */
+static void prep_rw(struct io_uring_sqe *sqe, rl_op *op)
+{
+    bool wr = op->opcode == RL_OP_WRITE;
+
+    if (op->flags & RL_F_VECTORED)
+        io_uring_prep_rw(wr ? IORING_OP_WRITEV : IORING_OP_READV, sqe, op->fd,
+                         op->u.rwv.iov, (unsigned)op->u.rwv.nr,
+                         (uint64_t)op->u.rwv.offset);
+    else
+        io_uring_prep_rw(wr ? IORING_OP_WRITE : IORING_OP_READ, sqe, op->fd,
+                         op->u.rw.buf, clamp_len(op->u.rw.len),
+                         (uint64_t)op->u.rw.offset);
+}
+
 static void prep_direct(struct rl_uring *u, struct io_uring_sqe *sqe, rl_op *op)
 {
     switch (op->opcode) {
@@ -331,25 +346,8 @@ static void prep_direct(struct rl_uring *u, struct io_uring_sqe *sqe, rl_op *op)
                                   MSG_NOSIGNAL);
         break;
     case RL_OP_READ:
-        /* offset -1 means the file position, for io_uring as for us */
-        if (op->flags & RL_F_VECTORED)
-            io_uring_prep_readv(sqe, op->fd, op->u.rwv.iov,
-                                (unsigned)op->u.rwv.nr,
-                                (uint64_t)op->u.rwv.offset);
-        else
-            io_uring_prep_read(sqe, op->fd, op->u.rw.buf,
-                               clamp_len(op->u.rw.len),
-                               (uint64_t)op->u.rw.offset);
-        break;
     case RL_OP_WRITE:
-        if (op->flags & RL_F_VECTORED)
-            io_uring_prep_writev(sqe, op->fd, op->u.rwv.iov,
-                                 (unsigned)op->u.rwv.nr,
-                                 (uint64_t)op->u.rwv.offset);
-        else
-            io_uring_prep_write(sqe, op->fd, op->u.rw.buf,
-                                clamp_len(op->u.rw.len),
-                                (uint64_t)op->u.rw.offset);
+        prep_rw(sqe, op);
         break;
     case RL_OP_CLOSE:
         io_uring_prep_close(sqe, op->fd);

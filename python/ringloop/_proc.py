@@ -30,12 +30,13 @@ from asyncio import base_subprocess
 from typing import Any, Callable
 
 from . import _ext
+from ._net import _SocketTransport
 
 logger = logging.getLogger("asyncio")
 
 # pidfd_open errors that mean "not here" rather than "this child": fall back
 # to a waiting thread.
-_PIDFD_REFUSED = (errno.ENOSYS, errno.EPERM, errno.EACCES, errno.EINVAL)
+_PIDFD_REFUSED = (errno.ENOSYS, errno.EPERM, errno.EACCES)
 
 
 def _set_result_unless_cancelled(fut: asyncio.Future[Any],
@@ -67,7 +68,7 @@ class _PipeTransport(_ext.StreamTransport):
         # asyncio's attribute; whoever sets it to None takes the pipe over
         self._pipe = sock
 
-    def _repr_info(self) -> list[str]:
+    def __repr__(self) -> str:
         info = [self.__class__.__name__]
         fd = self._sock_fd
         if fd < 0 or self._pipe is None:
@@ -75,7 +76,12 @@ class _PipeTransport(_ext.StreamTransport):
         elif self.is_closing():
             info.append("closing")
         info.append(f"fd={fd}")
-        return info
+        if fd >= 0 and self._pipe is not None:
+            info += ["open"] if self._loop.is_closed() else self._activity()
+        return "<{}>".format(" ".join(info))
+
+    def _activity(self) -> list[str]:
+        raise NotImplementedError
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
         if self._pipe is not None and self._sock_fd >= 0:
@@ -83,26 +89,16 @@ class _PipeTransport(_ext.StreamTransport):
                   source=self)
             self._close_now()
 
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        """Optional transport information ("pipe": the pipe object)."""
-        return self._extra.get(name, default)
-
-    def set_protocol(self, protocol: Any) -> None:
-        self._set_protocol(protocol,
-                           isinstance(protocol, asyncio.BufferedProtocol))
+    # "pipe": the pipe object
+    get_extra_info = _SocketTransport.get_extra_info
+    set_protocol = _SocketTransport.set_protocol
 
 
 class _ReadPipeTransport(_PipeTransport):
     """The read end of a pipe, FIFO, character device, PTY or socket."""
 
-    def __repr__(self) -> str:
-        info = self._repr_info()
-        if self._sock_fd >= 0 and self._pipe is not None:
-            if self._loop.is_closed():
-                info.append("open")
-            else:
-                info.append("polling" if self.is_reading() else "idle")
-        return "<{}>".format(" ".join(info))
+    def _activity(self) -> list[str]:
+        return ["polling" if self.is_reading() else "idle"]
 
     write = _not_on("read", "write")
     writelines = _not_on("read", "writelines")
@@ -115,16 +111,9 @@ class _ReadPipeTransport(_PipeTransport):
 class _WritePipeTransport(_PipeTransport):
     """The write end of a pipe, FIFO, character device, PTY or socket."""
 
-    def __repr__(self) -> str:
-        info = self._repr_info()
-        if self._sock_fd >= 0 and self._pipe is not None:
-            if self._loop.is_closed():
-                info.append("open")
-            else:
-                size = self.get_write_buffer_size()
-                info.append("polling" if size else "idle")
-                info.append(f"bufsize={size}")
-        return "<{}>".format(" ".join(info))
+    def _activity(self) -> list[str]:
+        size = self.get_write_buffer_size()
+        return ["polling" if size else "idle", f"bufsize={size}"]
 
     is_reading = _not_on("write", "is_reading")
     pause_reading = _not_on("write", "pause_reading")

@@ -6,14 +6,15 @@
  *   loop.c     ringloop._ext.Loop: scheduling, the run loop, close
  *   handle.c   Handle and TimerHandle, and running a callback
  *   fdwatch.c  add_reader/add_writer: level-triggered fd watches
- *   stream.c   StreamTransport: TCP/Unix stream transports
+ *   stream.c   StreamTransport: TCP/Unix stream transports, and pipes
  *   datagram.c DatagramTransport: UDP/Unix datagram transports
  *   sock.c     sock_* methods (one op, one future) and the server Acceptor
  * Transports and sock_* operations hold their own rl_op structs and find
  * the loop's rl_loop in LoopObject.rl. sock_* ops count themselves in the
  * fd table (struct rlpy_fdslot.nops) so that the backend forgets an fd once
  * nothing of it is in flight: asyncio lets callers close(2) such sockets.
- * Transports close their sockets through RL_OP_CLOSE instead.
+ * Transports close their sockets through RL_OP_CLOSE instead (pipe
+ * transports: the pipe object closes its fd once the backend forgot it).
  *
  * Reference ownership, written down once:
  *   - A scheduled handle (queued in the core's ready queue, its timer armed,

@@ -42,23 +42,31 @@ static int temp_file(void)
     return fd;
 }
 
+/* Submit o's prepared op and wait for its one completion; returns res. */
+static int submit_wait(rl_loop *loop, struct io_op *o, const char *what)
+{
+    assert_int_equal(rl_submit(loop, &o->op), 0);
+    if (!rlt_run_until_count(loop, &o->calls, 1, RLT_GUARD_MS))
+        fail_msg("%s did not complete", what);
+    RLT_ASSERT_OK();
+    assert_int_equal(o->calls, 1);
+    return o->res;
+}
+
 /* Submit one read or write and wait for it; returns res. */
 static int do_io(rl_loop *loop, bool write, int fd, void *buf, size_t len,
                  int64_t off)
 {
     struct io_op o = {0};
+    char what[64];
 
     if (write)
         rl_prep_write(&o.op, fd, buf, len, off, io_cb, &o);
     else
         rl_prep_read(&o.op, fd, buf, len, off, io_cb, &o);
-    assert_int_equal(rl_submit(loop, &o.op), 0);
-    if (!rlt_run_until_count(loop, &o.calls, 1, RLT_GUARD_MS))
-        fail_msg("%s of %zu bytes at %lld did not complete",
-                 write ? "write" : "read", len, (long long)off);
-    RLT_ASSERT_OK();
-    assert_int_equal(o.calls, 1);
-    return o.res;
+    snprintf(what, sizeof(what), "%s of %zu bytes at %lld",
+             write ? "write" : "read", len, (long long)off);
+    return submit_wait(loop, &o, what);
 }
 
 static void test_offsets(void **state)
@@ -308,12 +316,7 @@ static int do_iov(rl_loop *loop, bool write, int fd, const struct iovec *iov,
         rl_prep_writev(&o.op, fd, iov, nr, off, io_cb, &o);
     else
         rl_prep_readv(&o.op, fd, iov, nr, off, io_cb, &o);
-    assert_int_equal(rl_submit(loop, &o.op), 0);
-    if (!rlt_run_until_count(loop, &o.calls, 1, RLT_GUARD_MS))
-        fail_msg("%s of %zu iovecs at %lld did not complete",
-                 write ? "writev" : "readv", nr, (long long)off);
-    RLT_ASSERT_OK();
-    return o.res;
+    return submit_wait(loop, &o, write ? "writev" : "readv");
 }
 
 static void test_vectored(void **state)

@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import gc
-import hashlib
 import os
+import random
 import socket
 import sys
 import tempfile
@@ -22,12 +22,8 @@ TIMEOUT = 30
 
 
 def _pattern(n: int, seed: int = 0) -> bytes:
-    out = bytearray()
-    i = seed
-    while len(out) < n:
-        out += hashlib.sha256(i.to_bytes(8, "little")).digest()
-        i += 1
-    return bytes(out[:n])
+    """n reproducible pseudo-random bytes."""
+    return random.Random(seed).randbytes(n)
 
 
 class Reader(asyncio.Protocol):
@@ -97,6 +93,25 @@ class Writer(asyncio.BaseProtocol):
         self.events.append("lost")
         self.lost_exc = exc
         self.lost.set_result(None)
+
+
+async def _read_end(proto: Any = None) -> tuple[Any, Any, int]:
+    """A read pipe transport on a new pipe: (transport, protocol, write
+    end's fd)."""
+    r, w = os.pipe()
+    t, p = await asyncio.get_running_loop().connect_read_pipe(
+        proto or Reader, open(r, "rb", 0))
+    return t, p, w
+
+
+async def _write_end() -> tuple[Any, Any, int]:
+    """A write pipe transport on a new pipe: (transport, protocol, read
+    end's fd, non-blocking)."""
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    t, p = await asyncio.get_running_loop().connect_write_pipe(
+        Writer, open(w, "wb", 0))
+    return t, p, r
 
 
 def _reading(t: Any) -> bool:
@@ -175,9 +190,7 @@ def test_read_pipe_close(run: Any) -> None:
 
 def test_read_pipe_pause_resume(run: Any) -> None:
     async def main() -> None:
-        loop = asyncio.get_running_loop()
-        r, w = os.pipe()
-        t, p = await loop.connect_read_pipe(Reader, open(r, "rb", 0))
+        t, p, w = await _read_end()
         os.write(w, b"before")
         await p.until(6)
         t.pause_reading()
@@ -198,13 +211,12 @@ def test_read_pipe_pause_resume(run: Any) -> None:
 
 
 def test_read_pipe_large(run: Any) -> None:
-    """16 MiB written by a thread into a pipe arrive intact."""
-    payload = _pattern(16 << 20, 1)
+    """4 MiB written by a thread into a pipe arrive intact."""
+    payload = _pattern(4 << 20, 1)
 
     async def main() -> bytes:
         loop = asyncio.get_running_loop()
-        r, w = os.pipe()
-        t, p = await loop.connect_read_pipe(Reader, open(r, "rb", 0))
+        t, p, w = await _read_end()
 
         def feed() -> None:
             with open(w, "wb", buffering=0) as f:
@@ -279,8 +291,7 @@ def test_read_pipe_protocol_error(run: Any) -> None:
         loop = asyncio.get_running_loop()
         seen: list[Any] = []
         loop.set_exception_handler(lambda lp, ctx: seen.append(ctx))
-        r, w = os.pipe()
-        t, p = await loop.connect_read_pipe(Boom, open(r, "rb", 0))
+        t, p, w = await _read_end(Boom)
         os.write(w, b"x")
         await p.until(1)
         os.write(w, b"y")
@@ -326,10 +337,7 @@ def test_write_pipe_data_close(run: Any) -> None:
 
 def test_write_pipe_write_eof(run: Any) -> None:
     async def main() -> None:
-        loop = asyncio.get_running_loop()
-        r, w = os.pipe()
-        os.set_blocking(r, False)
-        t, p = await loop.connect_write_pipe(Writer, open(w, "wb", 0))
+        t, p, r = await _write_end()
         t.write(b"last words")
         t.write_eof()  # a pipe's write_eof() closes it
         assert t.is_closing()
@@ -342,9 +350,7 @@ def test_write_pipe_write_eof(run: Any) -> None:
 
 def test_write_pipe_abort_drops_queue(run: Any) -> None:
     async def main() -> None:
-        loop = asyncio.get_running_loop()
-        r, w = os.pipe()
-        t, p = await loop.connect_write_pipe(Writer, open(w, "wb", 0))
+        t, p, r = await _write_end()
         t.write(b"x" * (1 << 20))
         assert t.get_write_buffer_size() > 0
         t.abort()
@@ -358,9 +364,7 @@ def test_write_pipe_abort_drops_queue(run: Any) -> None:
 def test_write_pipe_reader_vanished_idle(run: Any) -> None:
     """Nothing queued when the read end closes: connection_lost(None)."""
     async def main() -> Any:
-        loop = asyncio.get_running_loop()
-        r, w = os.pipe()
-        t, p = await loop.connect_write_pipe(Writer, open(w, "wb", 0))
+        t, p, r = await _write_end()
         t.write(b"small")
         os.close(r)
         await asyncio.wait_for(p.lost, TIMEOUT)
@@ -374,9 +378,7 @@ def test_write_pipe_reader_vanished_idle(run: Any) -> None:
 def test_write_pipe_reader_vanished_with_queue(run: Any) -> None:
     """Data queued when the read end closes: BrokenPipeError."""
     async def main() -> Any:
-        loop = asyncio.get_running_loop()
-        r, w = os.pipe()
-        t, p = await loop.connect_write_pipe(Writer, open(w, "wb", 0))
+        t, p, r = await _write_end()
         t.write(b"y" * (1 << 20))
         assert t.get_write_buffer_size() > 0
         os.close(r)
@@ -407,10 +409,7 @@ def test_write_pipe_flow_control(run: Any) -> None:
     payload = _pattern(1 << 20, 3)
 
     async def main() -> tuple[list[str], bytes]:
-        loop = asyncio.get_running_loop()
-        r, w = os.pipe()
-        os.set_blocking(r, False)
-        t, p = await loop.connect_write_pipe(Writer, open(w, "wb", 0))
+        t, p, r = await _write_end()
         t.set_write_buffer_limits(high=1024, low=256)
         assert t.get_write_buffer_limits() == (256, 1024)
         with pytest.raises(ValueError):
@@ -464,9 +463,9 @@ def test_write_char_device(run: Any) -> None:
     run(main())
 
 
-def test_pipe_to_pipe_16mib(run: Any) -> None:
+def test_pipe_to_pipe(run: Any) -> None:
     """A write pipe transport feeding a read pipe transport on one loop."""
-    payload = _pattern(16 << 20, 4)
+    payload = _pattern(8 << 20, 4)
 
     async def main() -> bytes:
         loop = asyncio.get_running_loop()
@@ -513,8 +512,7 @@ def test_pipe_rejects_files_and_closed(run: Any) -> None:
 def test_pipe_wrong_direction(run: Any) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        r, w = os.pipe()
-        t, p = await loop.connect_read_pipe(Reader, open(r, "rb", 0))
+        t, p, w = await _read_end()
         with pytest.raises((AttributeError, NotImplementedError)):
             t.write(b"a read pipe cannot write")
         t.close()
@@ -606,8 +604,7 @@ def test_read_pipe_buffered_protocol(backend: str) -> None:
 
     async def main() -> bytes:
         loop = asyncio.get_running_loop()
-        r, w = os.pipe()
-        t, p = await loop.connect_read_pipe(Buf, open(r, "rb", 0))
+        t, p, w = await _read_end(Buf)
         wt, wp = await loop.connect_write_pipe(Writer, open(w, "wb", 0))
         wt.write(payload)
         wt.close()
