@@ -600,6 +600,60 @@ def test_pidfd_refused_falls_back_to_thread(backend: str, err: int,
     assert got == [True, -signal.SIGKILL, (b"echo", None), 0]
 
 
+# Run in a child interpreter: a seccomp filter (no privilege needed after
+# PR_SET_NO_NEW_PRIVS) makes pidfd_open(2) fail with ERR, the way a sandbox
+# refuses syscalls it does not know; then a subprocess runs on BACKEND.
+SECCOMP_CHILD = """
+import asyncio, ctypes, errno, os, signal, sys
+import ringloop
+
+ERR, BACKEND = getattr(errno, sys.argv[1]), sys.argv[2]
+NR_PIDFD_OPEN = 434  # the same on every Linux architecture
+
+class Filter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte),
+                ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+class Prog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+
+insns = (Filter * 4)(
+    Filter(0x20, 0, 0, 0),                   # A = seccomp_data.nr
+    Filter(0x15, 0, 1, NR_PIDFD_OPEN),       # A == pidfd_open ?
+    Filter(0x06, 0, 0, 0x00050000 | ERR),    # SECCOMP_RET_ERRNO | ERR
+    Filter(0x06, 0, 0, 0x7fff0000))          # SECCOMP_RET_ALLOW
+libc = ctypes.CDLL(None, use_errno=True)
+if (libc.prctl(38, 1, 0, 0, 0) != 0 or       # PR_SET_NO_NEW_PRIVS
+        libc.prctl(22, 2, ctypes.byref(Prog(4, insns))) != 0):
+    sys.exit(77)                             # PR_SET_SECCOMP, FILTER
+try:
+    os.pidfd_open(os.getpid())
+    sys.exit("the filter did not refuse pidfd_open")
+except OSError as exc:
+    assert exc.errno == ERR, exc
+
+async def main():
+    p = await asyncio.create_subprocess_exec(
+        "sh", "-c", "cat; exit 3", stdin=-1, stdout=-1)
+    out, _ = await p.communicate(b"sandboxed")
+    k = await asyncio.create_subprocess_exec("sleep", "3600")
+    k.kill()
+    return out, p.returncode, await k.wait()
+
+print(ringloop.run(main(), backend=BACKEND))
+"""
+
+
+@pytest.mark.parametrize("err", ["ENOSYS", "EPERM"])
+def test_pidfd_refused_by_seccomp(backend: str, err: str) -> None:
+    r = subprocess.run([PY, "-c", SECCOMP_CHILD, err, backend],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    if r.returncode == 77:
+        pytest.skip("no seccomp filters here")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "(b'sandboxed', 3, -9)"
+
+
 def test_pidfd_used(backend: str) -> None:
     """Normally no thread waits: the loop polls the child's pidfd."""
     async def main() -> bool:
