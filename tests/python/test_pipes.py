@@ -526,6 +526,29 @@ def test_pipe_wrong_direction(run: Any) -> None:
     run(main())
 
 
+def test_pipe_closed_behind_transport(run: Any) -> None:
+    """The pipe object closed under a reading transport: close() still ends
+    in connection_lost(), and the fd number works for the next pipe."""
+    async def main() -> tuple[list[str], bytes]:
+        loop = asyncio.get_running_loop()
+        r, w = os.pipe()
+        pipe = open(r, "rb", 0)
+        t, p = await loop.connect_read_pipe(Reader, pipe)
+        await asyncio.sleep(0)  # reading
+        pipe.close()
+        t.close()
+        await asyncio.wait_for(p.lost, TIMEOUT)
+        os.close(w)
+        t2, p2, w2 = await _read_end()
+        os.write(w2, b"next pipe")
+        await p2.until(9)
+        os.close(w2)
+        await asyncio.wait_for(p2.lost, TIMEOUT)
+        return p.events, bytes(p2.data)
+
+    assert run(main()) == (["made", "lost"], b"next pipe")
+
+
 def test_write_pipe_write_error(run: Any) -> None:
     """A write the kernel refuses (EIO from a PTY whose master is closed)
     ends in connection_lost(OSError); later writes are dropped."""
