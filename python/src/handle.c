@@ -16,16 +16,21 @@
 /* ---- the loop's list of scheduled handles ------------------------------ */
 
 /*
- * A scheduled handle is not tracked by the garbage collector, nor is the
- * contextvars.Context copied for it (no one else can see that copy yet):
- * the loop holds both and reports their references as its own
- * (rlpy_sched_traverse), so cycles through them are still found, but
- * collections do not walk every handle in the ready queue and the timer
- * heap, and they are not promoted to older generations (which would bring
- * full collections sooner). Both are tracked again when the handle leaves
- * the list (it ran, was cancelled, or the loop closed) or its context is
- * asked for, and always before the context could be freed.
+ * The contextvars.Context copied for a handle (context=None) is private to
+ * the handle until someone asks for it (get_context(), _context): the
+ * handle keeps it untracked by the garbage collector and reports its
+ * references as its own (handle_traverse), so collections do not walk one
+ * Context per scheduled callback, nor promote them to older generations
+ * (which brings full collections sooner). It is tracked again when it is
+ * exposed, and always before the handle drops it.
  */
+static void hide_context(HandleObject *h)
+{
+    if (PyObject_GC_IsTracked(h->context)) {
+        PyObject_GC_UnTrack(h->context);
+        h->ctx_hidden = true;
+    }
+}
 
 static void expose_context(HandleObject *h)
 {
@@ -35,6 +40,22 @@ static void expose_context(HandleObject *h)
     }
 }
 
+/*
+ * A scheduled handle that only the loop holds (the caller of call_soon()
+ * dropped what it returned, as most do) cannot be reached by anyone until
+ * it runs: the loop untracks it and reports its references as its own
+ * (rlpy_sched_traverse), so a burst of callbacks does not fill the young
+ * generation and get promoted (which brings full collections sooner). It
+ * is checked when the next handle is scheduled, the cheapest moment after
+ * its caller let go; it is tracked again when it leaves the list.
+ */
+static void maybe_untrack(HandleObject *h)
+{
+    if (h && h->where != RLPY_IDLE && Py_REFCNT(h) == 1 && !h->weakreflist &&
+        PyObject_GC_IsTracked((PyObject *)h))
+        PyObject_GC_UnTrack(h);
+}
+
 static void sched_link(LoopObject *loop, HandleObject *h)
 {
     h->sched_prev = NULL;
@@ -42,12 +63,8 @@ static void sched_link(LoopObject *loop, HandleObject *h)
     if (loop->sched)
         loop->sched->sched_prev = h;
     loop->sched = h;
-    if (PyObject_GC_IsTracked((PyObject *)h))
-        PyObject_GC_UnTrack(h);
-    if (h->own_ctx && !h->ctx_hidden && PyObject_GC_IsTracked(h->context)) {
-        PyObject_GC_UnTrack(h->context);
-        h->ctx_hidden = true;
-    }
+    maybe_untrack(loop->last_new);
+    loop->last_new = h;
 }
 
 static void sched_unlink(LoopObject *loop, HandleObject *h)
@@ -59,8 +76,8 @@ static void sched_unlink(LoopObject *loop, HandleObject *h)
     if (h->sched_next)
         h->sched_next->sched_prev = h->sched_prev;
     h->sched_prev = h->sched_next = NULL;
-    expose_context(h);
-    PyObject_GC_Track(h);
+    if (!PyObject_GC_IsTracked((PyObject *)h))
+        PyObject_GC_Track(h);
 }
 
 static int handle_traverse(HandleObject *h, visitproc visit, void *arg);
@@ -71,10 +88,9 @@ int rlpy_sched_traverse(LoopObject *loop, visitproc visit, void *arg)
     int r;
 
     for (h = loop->sched; h; h = h->sched_next) {
-        if ((r = handle_traverse(h, visit, arg)) != 0)
-            return r;
-        if (h->ctx_hidden &&
-            (r = Py_TYPE(h->context)->tp_traverse(h->context, visit, arg)))
+        if (PyObject_GC_IsTracked((PyObject *)h))
+            Py_VISIT(h);
+        else if ((r = handle_traverse(h, visit, arg)) != 0)
             return r;
     }
     return 0;
@@ -101,12 +117,13 @@ static int handle_fill(HandleObject *h, LoopObject *loop, PyObject *callback,
     h->callback = Py_NewRef(callback);
     h->args = Py_NewRef(args);
     h->context = context ? Py_NewRef(context) : PyContext_CopyCurrent();
-    h->own_ctx = !context;
     h->ctx_hidden = false;
     h->cancelled = false;
     h->where = RLPY_IDLE;
     if (!h->context)
         return -1;
+    if (!context)
+        hide_context(h);
     if (loop->debug && record_source(h) < 0)
         return -1;
     return 0;
@@ -118,6 +135,7 @@ static PyObject *revive(rlpy_freelist *fl, PyTypeObject *tp)
     PyObject *o = fl->items[--fl->n];
 
     PyObject_Init(o, tp);
+    Py_DECREF(tp); /* the free list's reference is the object's now */
     PyObject_GC_Track(o);
     return o;
 }
@@ -198,12 +216,18 @@ static bool freelist_reserve(rlpy_freelist *fl)
     return true;
 }
 
-/* The handles in a free list are dead: no references, not tracked by the
- * garbage collector, fields cleared. Only their memory is freed here. */
+/* The handles in a free list are dead: no references to them, not
+ * tracked by the garbage collector, fields cleared; each keeps a reference
+ * to its type (PyObject_GC_Del reads the type). */
 void rlpy_freelist_clear(rlpy_freelist *fl)
 {
-    while (fl->n > 0)
-        PyObject_GC_Del(fl->items[--fl->n]);
+    while (fl->n > 0) {
+        PyObject *o = fl->items[--fl->n];
+        PyTypeObject *tp = Py_TYPE(o);
+
+        PyObject_GC_Del(o);
+        Py_DECREF(tp);
+    }
     PyMem_Free(fl->items);
     fl->items = NULL;
     fl->cap = 0;
@@ -516,7 +540,13 @@ static int handle_traverse(HandleObject *h, visitproc visit, void *arg)
     Py_VISIT(h->loop);
     Py_VISIT(h->callback);
     Py_VISIT(h->args);
-    Py_VISIT(h->context);
+    if (h->ctx_hidden) {
+        int r = Py_TYPE(h->context)->tp_traverse(h->context, visit, arg);
+        if (r)
+            return r;
+    } else {
+        Py_VISIT(h->context);
+    }
     Py_VISIT(h->source_tb);
     Py_VISIT(h->repr);
     return 0;
@@ -558,15 +588,18 @@ static void handle_dealloc(HandleObject *h)
     LoopObject *loop = h->loop;
 
     PyObject_GC_UnTrack(h);
+    if (loop && loop->last_new == h)
+        loop->last_new = NULL;
     if (h->weakreflist)
         PyObject_ClearWeakRefs((PyObject *)h);
     /* Hold the loop until h is stored: clearing the fields runs
      * finalizers, which may even close the loop. */
     h->loop = NULL;
     handle_clear_fields(h);
-    if (!loop || !keep_for_reuse(loop, h))
+    if (!loop || !keep_for_reuse(loop, h)) {
         tp->tp_free(h);
-    Py_DECREF(tp); /* revive() takes a new one */
+        Py_DECREF(tp);
+    } /* else the free list keeps h's reference to tp */
     Py_XDECREF(loop);
 }
 

@@ -118,8 +118,7 @@ struct HandleObject {
     HandleObject *sched_prev, *sched_next; /* the loop's scheduled list */
     uint8_t where;                         /* enum rlpy_where */
     bool cancelled;
-    bool own_ctx;    /* context is the copy made for this handle */
-    bool ctx_hidden; /* ... and untracked while the handle is scheduled */
+    bool ctx_hidden; /* context is this handle's own copy, kept untracked */
 };
 
 typedef struct {
@@ -141,6 +140,7 @@ struct LoopObject {
     PyObject_HEAD rl_loop *rl; /* NULL before __init__ and after close() */
     rlpy_state *st;
     HandleObject *sched; /* scheduled handles (doubly linked) */
+    HandleObject *last_new; /* borrowed: the handle scheduled last */
     rlpy_freelist free_handles, free_timers;
     struct rlpy_fdslot *fds;
     size_t nfds;
@@ -204,8 +204,10 @@ int rlpy_handle_invoke(HandleObject *h);
 /* The loop drops a handle it owned: keep it for reuse if nobody else holds
  * it, else release the reference. */
 void rlpy_freelist_clear(rlpy_freelist *fl);
-/* Visit what the scheduled handles (untracked while scheduled) refer to. */
+/* Visit the scheduled handles, or what they refer to for those the loop
+ * owns alone and keeps untracked (see handle.c). */
 int rlpy_sched_traverse(LoopObject *loop, visitproc visit, void *arg);
+
 /* Mark h cancelled as Handle.cancel() does (no unscheduling). */
 int rlpy_handle_mark_cancelled(HandleObject *h);
 

@@ -445,3 +445,47 @@ def test_scheduled_handle_context_is_usable(loop: Any) -> None:
     assert seen == ["scheduled"]
     assert ctx[var] == "changed"  # the callback ran in that very context
     assert gc.is_tracked(h)
+
+
+def test_gc_keeps_what_a_held_handle_reaches(loop_factory: Any) -> None:
+    """The program holds a scheduled handle; the loop, the callback and its
+    arguments are reachable only through it. A collection must not treat
+    them as garbage (no finalizer, no cleared weakref, loop still open)."""
+    import gc
+    import weakref
+
+    class Payload:
+        pass
+
+    def gen() -> Any:
+        yield 1
+        yield 2
+
+    class Holder:
+        pass
+
+    hold = Holder()
+    cleared: list[str] = []
+
+    def make() -> None:
+        lp = loop_factory()
+        arg = Payload()
+        hold.ref = weakref.ref(  # type: ignore[attr-defined]
+            arg, lambda r: cleared.append("weakref cleared"))
+        hold.h1 = lp.call_later(3600, print, arg)  # type: ignore
+        g = gen()
+        next(g)
+        hold.h2 = lp.call_later(3600, g.send, None)  # type: ignore
+        hold.h3 = lp.call_soon(g.send, None)  # type: ignore
+
+    make()
+    gc.collect()
+    assert cleared == []
+    assert hold.ref() is not None  # type: ignore[attr-defined]
+    lp = hold.h1._loop  # type: ignore[attr-defined]
+    assert not lp.is_closed()
+    assert not hold.h1.cancelled()  # type: ignore[attr-defined]
+    assert hold.h2._callback(None) == 2  # the generator is alive  # type: ignore
+    for h in (hold.h1, hold.h2, hold.h3):  # type: ignore[attr-defined]
+        h.cancel()
+    lp.close()
