@@ -1,0 +1,23 @@
+"""The comparative benchmark: `python -m ringloop.bench [--quick]`.
+
+For each loop (asyncio's default selector loop, uvloop, ringloop on epoll,
+ringloop on io_uring), in the same run:
+
+- echo servers in four styles (Protocol, BufferedProtocol, streams, sock_*)
+  with 1, 50 and 500 connections and 1 KiB and 64 KiB messages, driven by
+  ringloop-loadgen, which checks every echoed byte;
+- an HTTP hello-world server on httptools, driven by wrk;
+- in-process microbenchmarks: call_soon, call_later+cancel and
+  call_soon_threadsafe.
+
+Each server is a process of its own (_server.py) pinned to one CPU; the load
+generator runs pinned to the other. Output: a table per scenario with
+requests/s, server CPU µs/request, p50/p99 latency and the ratio to uvloop,
+a summary of ratios, the targets of issue 6, results.json with every raw
+number and the machine, and a bar chart (bench.png). `--help` lists the
+options.
+"""
+
+from ._cli import main
+
+__all__ = ["main"]

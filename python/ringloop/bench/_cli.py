@@ -1,0 +1,290 @@
+"""`python -m ringloop.bench`: the plan, the run, the output."""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from . import _report as report
+from ._loops import BASELINE, LOOPS, missing_reason
+from ._micro import NAMES as MICRO_NAMES
+from ._runner import (Settings, find_wrk, http_seconds, pinning, run_echo,
+                      run_http, run_micro)
+
+STYLES = ("protocol", "buffered", "streams", "sock")
+SIZES = {"1k": 1024, "64k": 65536}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    kind: str  # "echo", "http" or "micro"
+    style: str = ""
+    conns: int = 0
+    size: str = ""
+
+    @property
+    def name(self) -> str:
+        if self.kind == "echo":
+            return f"echo/{self.style}/{self.size}/c{self.conns}"
+        if self.kind == "http":
+            return f"http/c{self.conns}"
+        return "micro"
+
+    @property
+    def title(self) -> str:
+        if self.kind == "echo":
+            return (f"echo, {self.style} style, {self.size[:-1]} KiB messages,"
+                    f" {self.conns} connection{'s' if self.conns > 1 else ''}")
+        if self.kind == "http":
+            return (f"HTTP hello-world (httptools protocol) under wrk, "
+                    f"{self.conns} connections")
+        return "microbenchmarks"
+
+
+def _echo(style: str, size: str, conns: int) -> Scenario:
+    return Scenario("echo", style, conns, size)
+
+
+QUICK = [_echo("protocol", "1k", 50), _echo("protocol", "1k", 500),
+         _echo("protocol", "64k", 50), _echo("buffered", "1k", 50),
+         _echo("streams", "1k", 50), _echo("sock", "1k", 50),
+         Scenario("http", "http", 50), Scenario("micro")]
+FULL = ([_echo(st, sz, c) for st in STYLES for sz in SIZES
+         for c in (1, 50, 500)] +
+        [Scenario("http", "http", 50), Scenario("http", "http", 500),
+         Scenario("micro")])
+
+# Per mode: duration, warmup, rounds, micro ops per sample, micro samples.
+MODES = {"quick": (1.5, 0.5, 1, 100_000, 3),
+         "full": (1.0, 0.3, 3, 200_000, 5)}
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        prog="python -m ringloop.bench",
+        description="Compare asyncio, uvloop, ringloop-epoll and "
+        "ringloop-uring: echo servers and an HTTP server under load (server "
+        "pinned to one CPU, load to another), and in-process "
+        "microbenchmarks. Prints tables, writes results.json, results.txt "
+        "and bench.png.")
+    ap.add_argument("--quick", action="store_true",
+                    help="a representative subset, short runs (< 2 minutes)")
+    ap.add_argument("--loops", default=",".join(LOOPS),
+                    help="comma-separated subset of: " + ", ".join(LOOPS))
+    ap.add_argument("--only", action="append", metavar="PATTERN",
+                    help="run the scenarios matching this shell pattern "
+                    "(repeatable), e.g. 'echo/protocol/*', 'http/*', 'micro'")
+    ap.add_argument("--list", action="store_true",
+                    help="list the scenarios of the mode and exit")
+    ap.add_argument("--duration", type=float, help="measured seconds per run "
+                    "(HTTP: whole seconds, at least 1)")
+    ap.add_argument("--warmup", type=float,
+                    help="seconds of load before measuring")
+    ap.add_argument("--rounds", type=int, help="rounds; each shows the "
+                    "median over them (loop order rotates between rounds)")
+    ap.add_argument("--micro-n", type=int, help="operations per "
+                    "microbenchmark sample")
+    ap.add_argument("--micro-reps", type=int,
+                    help="samples per microbenchmark (median)")
+    ap.add_argument("--server-cpu", type=int, default=0)
+    ap.add_argument("--load-cpu", type=int, default=1)
+    ap.add_argument("--out", default="ringloop-bench-results",
+                    help="directory for results.json, results.txt, bench.png")
+    ap.add_argument("--no-chart", action="store_true")
+    args = ap.parse_args(argv)
+    mode = MODES["quick" if args.quick else "full"]
+    for key, default in zip(("duration", "warmup", "rounds", "micro_n",
+                             "micro_reps"), mode):
+        if getattr(args, key) is None:
+            setattr(args, key, default)
+    return args
+
+
+def plan(args: argparse.Namespace) -> list[Scenario]:
+    scenarios = QUICK if args.quick else FULL
+    if args.only:
+        scenarios = [s for s in scenarios
+                     if any(fnmatch.fnmatchcase(s.name, p) for p in args.only)]
+    return scenarios
+
+
+def _say(msg: str = "") -> None:
+    print(msg, flush=True)
+
+
+def _progress(i: int, total: int, rec: dict[str, Any]) -> None:
+    head = f"[{i:>3}/{total}] {rec['scenario']:<22} {rec['loop']:<15}"
+    if not rec["ok"]:
+        _say(f"{head} FAILED: {rec['error']}")
+    elif rec["scenario"] == "micro":
+        _say(head + "  ".join(f" {k} {report._rate(v.get('ops_per_s'))}/s"
+                              for k, v in rec["results"].items()))
+    else:
+        _say(f"{head} {rec['rps']:>9.0f} req/s "
+             f"{report._num(rec.get('us_per_req'), '.2f'):>7} µs/req")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Measure everything the arguments ask for; return the JSON document."""
+    t_start = time.monotonic()
+    notes: list[str] = []
+    skipped: dict[str, str] = {}
+    loops = []
+    wanted = [x.strip() for x in args.loops.split(",") if x.strip()]
+    # The table's order, whatever the order asked for.
+    wanted.sort(key=lambda n: LOOPS.index(n) if n in LOOPS else len(LOOPS))
+    for name in wanted:
+        why = missing_reason(name)
+        if why:
+            skipped[name] = why
+            notes.append(f"skipped {name}: {why}")
+        else:
+            loops.append(name)
+    if BASELINE not in loops:
+        notes.append(f"no {BASELINE} in this run: no ratios to it")
+
+    try:
+        from .._tools import find_tool
+
+        loadgen: str | None = find_tool("ringloop-loadgen")
+    except FileNotFoundError as exc:
+        loadgen = None
+        notes.append(f"skipped the echo scenarios: {exc}")
+    wrk = find_wrk()
+    scenarios = plan(args)
+    if any(s.kind == "http" for s in scenarios):
+        why = None
+        if wrk is None:
+            why = "wrk is not installed (apt-get install wrk)"
+        else:
+            try:
+                import httptools  # noqa: F401
+            except ImportError:
+                why = "httptools is not installed (pip install httptools)"
+        if why:
+            notes.append(f"skipped the HTTP scenarios: {why}")
+            scenarios = [s for s in scenarios if s.kind != "http"]
+    if loadgen is None:
+        scenarios = [s for s in scenarios if s.kind != "echo"]
+
+    server_cpu, load_cpu, why = pinning(args.server_cpu, args.load_cpu)
+    if why:
+        notes.append(why)
+    s = Settings(loadgen=loadgen, wrk=wrk, server_cpu=server_cpu,
+                 load_cpu=load_cpu, duration=args.duration,
+                 warmup=args.warmup, micro_n=args.micro_n,
+                 micro_reps=args.micro_reps)
+    mach = report.machine(s)
+    _say(f"ringloop.bench: {'quick' if args.quick else 'full'} mode, "
+         f"{len(scenarios)} scenario(s) x {len(loops)} loop(s) x "
+         f"{args.rounds} round(s); {args.warmup:g} s warmup + "
+         f"{args.duration:g} s per run (HTTP: {http_seconds(args.duration)} s"
+         f" under wrk)")
+    _say("machine: " + report.machine_line(mach))
+    for n in notes:
+        _say("note: " + n)
+
+    records: list[dict[str, Any]] = []
+    total = len(scenarios) * len(loops) * args.rounds
+    for rnd in range(args.rounds):
+        for k, sc in enumerate(scenarios):
+            # Rotate the order of the loops from one scenario and round to
+            # the next, so that none is always measured first or last.
+            shift = (rnd + k) % max(1, len(loops))
+            for loop in loops[shift:] + loops[:shift]:
+                if sc.kind == "echo":
+                    rec = run_echo(s, sc.name, loop, sc.style, sc.conns,
+                                   SIZES[sc.size])
+                elif sc.kind == "http":
+                    rec = run_http(s, sc.name, loop, sc.conns)
+                else:
+                    rec = run_micro(s, loop)
+                rec["round"] = rnd
+                records.append(rec)
+                _progress(len(records), total, rec)
+
+    names = [sc.name for sc in scenarios if sc.kind != "micro"]
+    if any(sc.kind == "micro" for sc in scenarios):
+        names += [f"micro/{n}" for n in MICRO_NAMES]
+    summary = report.summarize(records, names, loops)
+    return {
+        "machine": mach,
+        "config": {"mode": "quick" if args.quick else "full",
+                   "loops": loops, "skipped_loops": skipped,
+                   "scenarios": names, "duration_s": args.duration,
+                   "http_duration_s": http_seconds(args.duration),
+                   "warmup_s": args.warmup, "rounds": args.rounds,
+                   "micro_n": args.micro_n, "micro_reps": args.micro_reps,
+                   "baseline": BASELINE},
+        "notes": notes,
+        "summary": summary,
+        "targets": report.check_targets(summary),
+        "runs": records,
+        "wall_time_s": round(time.monotonic() - t_start, 1),
+    }
+
+
+def render(doc: dict[str, Any]) -> list[str]:
+    """The tables of a result document, as text lines."""
+    loops = doc["config"]["loops"]
+    names = doc["config"]["scenarios"]
+    summary = doc["summary"]
+    titles = {sc.name: sc.title for sc in FULL + QUICK}
+    lines: list[str] = []
+    starved = False
+    for name in names:
+        if name.startswith("micro/"):
+            continue
+        lines += report.scenario_table(f"{titles.get(name, name)}  [{name}]",
+                                       summary.get(name, {}), loops, name)
+        lines.append("")
+        starved |= any(report.starved(name, r)
+                       for r in summary.get(name, {}).values())
+    if starved:
+        lines += [report.STARVED_NOTE, ""]
+    micro = [n for n in names if n.startswith("micro/")]
+    if micro:
+        lines += report.micro_table(summary, micro, loops) + [""]
+    lines += report.ratio_table(summary, names, loops) + [""]
+    lines += report.targets_table(doc["targets"]) + [""]
+    lines.append("machine: " + report.machine_line(doc["machine"]))
+    lines.append(
+        "Compare ratios within one run; absolute numbers move with the "
+        "machine's load. req/s: the load generator's completed echoes (or "
+        "wrk's responses) per second; srv µs/req: the server process's CPU "
+        "time (user+system, /proc) per request; p50/p99: round-trip latency "
+        "seen by the load generator.")
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.list:
+        for sc in plan(args):
+            print(sc.name)
+        return 0
+    doc = run(args)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(doc, f, indent=1)
+    lines = render(doc)
+    if not args.no_chart:
+        png = os.path.join(args.out, "bench.png")
+        why = report.chart(doc["summary"], doc["config"]["scenarios"],
+                           doc["config"]["loops"], png,
+                           report.machine_line(doc["machine"]))
+        lines.append(f"note: no chart: {why}" if why else f"chart: {png}")
+    lines.append(f"results: {os.path.join(args.out, 'results.json')} "
+                 f"(wall time {doc['wall_time_s']:.0f} s)")
+    with open(os.path.join(args.out, "results.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    _say()
+    _say("\n".join(lines))
+    failed = [r for r in doc["runs"] if not r["ok"]]
+    return 1 if failed else 0

@@ -1,0 +1,421 @@
+"""Summaries of the raw runs: medians, ratios to uvloop, tables, targets,
+the machine description, and the chart.
+
+A ratio is always taken between two loops measured in the same round, one
+right after the other, and the median of those per-round ratios is shown:
+on a noisy machine that is steadier than a ratio of medians.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import shutil
+import statistics
+import textwrap
+import subprocess
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+from ._loops import BASELINE, versions
+
+# Metrics: record key -> (column title, True when higher is better).
+METRICS = {
+    "rps": ("req/s", True),
+    "us_per_req": ("srv µs/req", False),
+    "p50_us": ("p50 µs", False),
+    "p99_us": ("p99 µs", False),
+    "server_util": ("srv cpu", False),
+    "ops_per_s": ("ops/s", True),
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    scenario: str
+    metric: str
+    bound: float
+    what: str
+
+    def check(self, ratio: float) -> bool:
+        higher = METRICS[self.metric][1]
+        return ratio >= self.bound if higher else ratio <= self.bound
+
+    @property
+    def rule(self) -> str:
+        sign = "≥" if METRICS[self.metric][1] else "≤"
+        return f"{sign} {self.bound:g}x"
+
+
+# Issue 6, item 4: ringloop-uring against uvloop in the same run.
+TARGET_LOOP = "ringloop-uring"
+TARGETS = (
+    Target("echo/protocol/1k/c50", "us_per_req", 0.93,
+           "protocol echo, 1 KiB, 50 conns: server CPU per request"),
+    Target("echo/protocol/1k/c500", "rps", 1.2,
+           "protocol echo, 1 KiB, 500 conns: requests/s"),
+    Target("echo/sock/1k/c50", "rps", 4.0,
+           "sock_* echo, 1 KiB, 50 conns: requests/s"),
+    Target("echo/streams/1k/c50", "rps", 1.05,
+           "streams echo, 1 KiB, 50 conns: requests/s"),
+    Target("micro/call_soon", "ops_per_s", 1.5, "call_soon: ops/s"),
+    Target("micro/call_later_cancel", "ops_per_s", 2.0,
+           "call_later+cancel: ops/s"),
+    Target("micro/call_soon_threadsafe", "ops_per_s", 1.5,
+           "call_soon_threadsafe: ops/s"),
+    Target("http/c50", "rps", 1.1, "HTTP hello-world, 50 conns: requests/s"),
+)
+NOT_HERE = ("C core ping-pong within 5% of the raw liburing server: "
+            "measured by bench/run_c.sh, not by this runner")
+
+
+def flatten_micro(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Micro records (one per loop and round, all benchmarks) as one
+    record per benchmark, like the others."""
+    out = []
+    for rec in records:
+        if rec["scenario"] != "micro":
+            out.append(rec)
+            continue
+        for bench, res in (rec.get("results") or {}).items():
+            err = rec["error"] or res.get("error")
+            row = {"scenario": f"micro/{bench}", "loop": rec["loop"],
+                   "round": rec["round"], "ok": err is None, "error": err}
+            if err is None:
+                row["ops_per_s"] = res["ops_per_s"]
+            out.append(row)
+        if not rec.get("results"):
+            out.append({**rec, "scenario": "micro/*"})
+    return out
+
+
+def _median(xs: Sequence[float]) -> float | None:
+    return statistics.median(xs) if xs else None
+
+
+def summarize(records: list[dict[str, Any]], scenarios: Sequence[str],
+              loops: Sequence[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """{scenario: {loop: summary}}: medians over rounds, the median of the
+    per-round ratios to uvloop, and the failure if any run failed."""
+    flat = flatten_micro(records)
+    by: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for rec in flat:
+        by.setdefault((rec["scenario"], rec["loop"]), []).append(rec)
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for sc in scenarios:
+        base = {r["round"]: r for r in by.get((sc, BASELINE), []) if r["ok"]}
+        for loop in loops:
+            runs = by.get((sc, loop), [])
+            if not runs:
+                continue
+            failed = [r for r in runs if not r["ok"]]
+            summary: dict[str, Any] = {"runs": len(runs),
+                                       "failed_runs": len(failed)}
+            if failed:
+                # A server that misbehaved once has no numbers to show.
+                summary["error"] = failed[0]["error"]
+            else:
+                for key in METRICS:
+                    vals = [r[key] for r in runs if r.get(key) is not None]
+                    if not vals:
+                        continue
+                    summary[key] = _median(vals)
+                    ratios = [r[key] / base[r["round"]][key] for r in runs
+                              if r["round"] in base and
+                              base[r["round"]].get(key)]
+                    if ratios:
+                        summary[key + "_ratio"] = _median(ratios)
+                        summary[key + "_ratio_range"] = [min(ratios),
+                                                         max(ratios)]
+            out.setdefault(sc, {})[loop] = summary
+    return out
+
+
+def check_targets(summary: dict[str, dict[str, dict[str, Any]]]
+                  ) -> list[dict[str, Any]]:
+    out = []
+    for t in TARGETS:
+        row: dict[str, Any] = {"scenario": t.scenario, "metric": t.metric,
+                               "bound": t.bound, "what": t.what,
+                               "rule": t.rule, "ratio": None}
+        got = summary.get(t.scenario, {}).get(TARGET_LOOP)
+        if got is None:
+            row["status"] = "NOT RUN"
+        elif "error" in got:
+            row["status"] = "FAILED"
+        elif got.get(t.metric + "_ratio") is None:
+            row["status"] = f"NO {BASELINE.upper()}"
+        else:
+            row["ratio"] = got[t.metric + "_ratio"]
+            row["status"] = "PASS" if t.check(row["ratio"]) else "MISS"
+        out.append(row)
+    return out
+
+
+# ---- text ---------------------------------------------------------------
+
+def _num(v: float | None, spec: str = ".0f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def _x(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}x"
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.0f}%"
+
+
+def _rate(v: float | None) -> str:
+    if v is None:
+        return "-"
+    for div, unit in ((1e6, "M"), (1e3, "k")):
+        if v >= div:
+            return f"{v / div:.2f}{unit}"
+    return f"{v:.0f}"
+
+
+# Under closed-loop load from 50 or more connections a server should keep
+# its CPU busy; one that used less was starved by other work on the machine
+# (or waited on the load generator), and its req/s says little.
+STARVED_UTIL = 0.8
+STARVED_NOTE = (f"* the server used less than {STARVED_UTIL:.0%} of its CPU "
+                "under load from many connections: other work on the machine "
+                "(or the load generator) held it back; trust its µs/req more "
+                "than its req/s")
+
+
+def starved(scenario: str, r: dict[str, Any]) -> bool:
+    util = r.get("server_util")
+    conns = int(scenario.rsplit("/c", 1)[1]) if "/c" in scenario else 0
+    return conns >= 50 and util is not None and util < STARVED_UTIL
+
+
+def scenario_table(title: str, rows: dict[str, dict[str, Any]],
+                   loops: Sequence[str], scenario: str) -> list[str]:
+    """One scenario: a row per loop with its numbers and its ratios."""
+    lines = [title,
+             f"  {'loop':<15} {'req/s':>9} {'x uvloop':>9} "
+             f"{'srv µs/req':>10} {'x uvloop':>9} {'p50 µs':>8} "
+             f"{'p99 µs':>8} {'srv cpu':>7}",
+             f"  {'':<15} {'':>9} {'(>1 good)':>9} {'':>10} "
+             f"{'(<1 good)':>9}"]
+    for loop in loops:
+        r = rows.get(loop)
+        if r is None:
+            continue
+        if "error" in r:
+            lines.append(f"  {loop:<15} FAILED ({r['failed_runs']} of "
+                         f"{r['runs']} runs): {r['error']}")
+            continue
+        lines.append(
+            f"  {loop:<15} {_num(r.get('rps')):>9} "
+            f"{_x(r.get('rps_ratio')):>9} "
+            f"{_num(r.get('us_per_req'), '.2f'):>10} "
+            f"{_x(r.get('us_per_req_ratio')):>9} "
+            f"{_num(r.get('p50_us')):>8} {_num(r.get('p99_us')):>8} "
+            f"{_pct(r.get('server_util')):>7}" +
+            ("*" if starved(scenario, r) else ""))
+    return lines
+
+
+def micro_table(summary: dict[str, dict[str, dict[str, Any]]],
+                names: Sequence[str], loops: Sequence[str]) -> list[str]:
+    lines = ["microbenchmarks, in-process: ops/s (x uvloop, >1 good)",
+             "  " + f"{'benchmark':<22}" +
+             "".join(f"{loop:>18}" for loop in loops)]
+    for name in names:
+        rows = summary.get(name, {})
+        cells = []
+        for loop in loops:
+            r = rows.get(loop)
+            if r is None:
+                cells.append("-")
+            elif "error" in r:
+                cells.append("FAILED")
+            else:
+                cells.append(f"{_rate(r.get('ops_per_s'))} "
+                             f"({_x(r.get('ops_per_s_ratio'))})")
+        lines.append("  " + f"{name.split('/', 1)[1]:<22}" +
+                     "".join(f"{c:>18}" for c in cells))
+    errors = [(n, loop, r["error"]) for n in names
+              for loop, r in summary.get(n, {}).items() if "error" in r]
+    lines += [f"  FAILED {n} on {loop}: {e}" for n, loop, e in errors]
+    return lines
+
+
+def ratio_table(summary: dict[str, dict[str, dict[str, Any]]],
+                scenarios: Sequence[str], loops: Sequence[str]) -> list[str]:
+    """All scenarios in one table: uvloop's rate, then every other loop's
+    ratios to it (throughput, then server CPU per request)."""
+    others = [loop for loop in loops if loop != BASELINE]
+    short = {"asyncio": "asyncio", "ringloop-epoll": "rl-epoll",
+             "ringloop-uring": "rl-uring"}
+    names = [short.get(loop, loop) for loop in others]
+    w = 9
+    n = max([len(sc) for sc in scenarios] + [8])
+    head1 = (f"{'':<{n}} {'uvloop':>9} | "
+             f"{'req/s or ops/s vs uvloop':^{w * len(others)}} "
+             f"| {'srv µs/req vs uvloop':^{w * len(others)}}")
+    head2 = (f"{'scenario':<{n}} {'req|op/s':>9} | " +
+             "".join(f"{n:>{w}}" for n in names) + " | " +
+             "".join(f"{n:>{w}}" for n in names))
+    lines = ["summary: ratios to uvloop in the same run (throughput: >1 is "
+             "better; server CPU per request: <1 is better)", head1, head2]
+    for sc in scenarios:
+        rows = summary.get(sc, {})
+        if not rows:
+            continue
+        metric = "ops_per_s" if sc.startswith("micro/") else "rps"
+        base = rows.get(BASELINE, {})
+        cells1, cells2 = [], []
+        for loop in others:
+            r = rows.get(loop, {})
+            fail = "FAILED" if "error" in r else None
+            cells1.append(fail or _x(r.get(metric + "_ratio")))
+            cells2.append(fail or ("" if metric == "ops_per_s" else
+                                   _x(r.get("us_per_req_ratio"))))
+        base_rate = "FAILED" if "error" in base else _rate(base.get(metric))
+        lines.append(f"{sc:<{n}} {base_rate:>9} | " +
+                     "".join(f"{c:>{w}}" for c in cells1) + " | " +
+                     "".join(f"{c:>{w}}" for c in cells2))
+    return lines
+
+
+def targets_table(targets: list[dict[str, Any]]) -> list[str]:
+    lines = [f"targets (issue 6): {TARGET_LOOP} vs {BASELINE} in this run "
+             "(reported, never asserted)"]
+    for t in targets:
+        lines.append(f"  {t['status']:<8} {_x(t['ratio']):>7}  "
+                     f"(want {t['rule']:<7}) {t['what']}")
+    lines.append(f"  {'n/a':<8} {'':>7}  {'':<14} {NOT_HERE}")
+    return lines
+
+
+# ---- machine ------------------------------------------------------------
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _hypervisor() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("flags") and " hypervisor" in line
+                       for line in f)
+    except OSError:
+        return False
+
+
+def _mem_gib() -> float | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return None
+
+
+def tool_version(argv: list[str]) -> str | None:
+    if not shutil.which(argv[0]):
+        return None
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except OSError:
+        return None
+    first = (p.stdout or p.stderr).strip().splitlines()
+    return first[0] if first else None
+
+
+def machine(settings: Any) -> dict[str, Any]:
+    u = os.uname()
+    return {
+        "kernel": f"{u.sysname} {u.release}",
+        "arch": u.machine,
+        "cpu_model": _cpu_model(),
+        "cpus": os.cpu_count(),
+        "virtualized": _hypervisor(),
+        "memory_gib": _mem_gib(),
+        "python": f"{platform.python_implementation()} "
+                  f"{platform.python_version()}",
+        "versions": versions(),
+        "wrk": tool_version([settings.wrk, "-v"]) if settings.wrk else None,
+        "loadgen": settings.loadgen,
+        "server_cpu": settings.server_cpu,
+        "load_cpu": settings.load_cpu,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"),
+    }
+
+
+def machine_line(m: dict[str, Any]) -> str:
+    v = m["versions"]
+    virt = ", virtual machine" if m["virtualized"] else ""
+    pin = (f"server on CPU {m['server_cpu']}, load on CPU {m['load_cpu']}"
+           if m["server_cpu"] is not None else "unpinned")
+    loops = ", ".join(f"{k} {v[k]}" for k in ("ringloop", "uvloop")
+                      if v.get(k))
+    return (f"{m['kernel']} {m['arch']}, {m['cpu_model']} ({m['cpus']} CPUs"
+            f"{virt}), {m['python']}, {loops}; {pin}")
+
+
+# ---- chart --------------------------------------------------------------
+
+def chart(summary: dict[str, dict[str, dict[str, Any]]],
+          scenarios: Sequence[str], loops: Sequence[str], path: str,
+          subtitle: str) -> str | None:
+    """Grouped bars of every loop's ratio to uvloop per scenario, on a log
+    scale (throughput above, server CPU per request below). Returns why
+    there is no chart, or None."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed (pip install matplotlib)"
+    others = [loop for loop in loops if loop != BASELINE]
+    colors = {"asyncio": "#9e9e9e", "ringloop-epoll": "#64b5f6",
+              "ringloop-uring": "#1565c0"}
+    panels = [("rps", "throughput vs uvloop (>1 is better)", scenarios),
+              ("us_per_req", "server CPU per request vs uvloop (<1 is better)",
+               [s for s in scenarios if not s.startswith("micro/")])]
+    fig, axes = plt.subplots(2, 1, figsize=(max(8, 0.55 * len(scenarios) + 2),
+                                            9), constrained_layout=True)
+    for ax, (metric, label, names) in zip(axes, panels):
+        width = 0.8 / max(1, len(others))
+        for i, loop in enumerate(others):
+            xs, ys = [], []
+            for j, sc in enumerate(names):
+                m = "ops_per_s" if sc.startswith("micro/") else metric
+                r = summary.get(sc, {}).get(loop, {})
+                if r.get(m + "_ratio"):
+                    xs.append(j + (i - (len(others) - 1) / 2) * width)
+                    ys.append(r[m + "_ratio"])
+            ax.bar(xs, ys, width, label=loop, color=colors.get(loop))
+        ax.axhline(1.0, color="black", linewidth=1, label="uvloop = 1")
+        ax.set_yscale("log", base=2)
+        ax.yaxis.set_major_formatter(
+            matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names, rotation=60, ha="right", fontsize=8)
+        ax.set_ylabel(label)
+        ax.grid(axis="y", alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncol=4,
+               fontsize=8)
+    fig.suptitle("ratio to uvloop measured in the same run\n" +
+                 "\n".join(textwrap.wrap(subtitle, 110)), fontsize=9)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return None
