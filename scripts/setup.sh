@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Install what building and testing ringloop needs, idempotently: Debian
-# packages with apt-get (only those missing). Python packages go into a venv
-# (scripts/test_python.sh).
+# Install what building, testing and benchmarking ringloop need,
+# idempotently: Debian packages with apt-get (only those missing). Python
+# packages go into a venv (scripts/python_env.sh).
 set -euo pipefail
 
 debs=(build-essential cmake pkg-config liburing-dev libcmocka-dev python3-dev python3-venv
-      libbenchmark-dev clang-format)
+      libbenchmark-dev clang-format wrk)
 
 missing=()
 for p in "${debs[@]}"; do

@@ -73,8 +73,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "pinned to one CPU, load to another), and in-process "
         "microbenchmarks. Prints tables, writes results.json, results.txt "
         "and bench.png.")
-    ap.add_argument("--quick", action="store_true",
-                    help="a representative subset, short runs (< 2 minutes)")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true",
+                      help="a representative subset, short runs "
+                      "(under 2 minutes)")
+    mode.add_argument("--full", action="store_true",
+                      help="every scenario, 3 rounds (the default)")
     ap.add_argument("--loops", default=",".join(LOOPS),
                     help="comma-separated subset of: " + ", ".join(LOOPS))
     ap.add_argument("--only", action="append", metavar="PATTERN",
