@@ -35,8 +35,8 @@ def missing_reason(name: str) -> str | None:
 def make_loop(name: str) -> asyncio.AbstractEventLoop:
     """A new event loop of kind `name`, made the way its docs say."""
     if name == "asyncio":
-        # The default loop of asyncio on Linux: the selector (epoll) loop.
-        return asyncio.SelectorEventLoop()
+        # asyncio's default loop on Linux: the selector loop, on epoll.
+        return asyncio.new_event_loop()
     if name == "uvloop":
         import uvloop
 

@@ -394,15 +394,23 @@ def chart(summary: dict[str, dict[str, dict[str, Any]]],
                                             9), constrained_layout=True)
     for ax, (metric, label, names) in zip(axes, panels):
         width = 0.8 / max(1, len(others))
+        marked = False
         for i, loop in enumerate(others):
-            xs, ys = [], []
+            xs, ys, failed = [], [], []
             for j, sc in enumerate(names):
                 m = "ops_per_s" if sc.startswith("micro/") else metric
                 r = summary.get(sc, {}).get(loop, {})
+                x = j + (i - (len(others) - 1) / 2) * width
                 if r.get(m + "_ratio"):
-                    xs.append(j + (i - (len(others) - 1) / 2) * width)
+                    xs.append(x)
                     ys.append(r[m + "_ratio"])
+                elif "error" in r:
+                    failed.append(x)
             ax.bar(xs, ys, width, label=loop, color=colors.get(loop))
+            ax.plot(failed, [1.0] * len(failed), "x", color="red",
+                    markersize=9,
+                    label="failed" if failed and not marked else None)
+            marked = marked or bool(failed)
         ax.axhline(1.0, color="black", linewidth=1, label="uvloop = 1")
         ax.set_yscale("log", base=2)
         ax.yaxis.set_major_formatter(
@@ -411,9 +419,8 @@ def chart(summary: dict[str, dict[str, dict[str, Any]]],
         ax.set_xticklabels(names, rotation=60, ha="right", fontsize=8)
         ax.set_ylabel(label)
         ax.grid(axis="y", alpha=0.3)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside upper center", ncol=4,
-               fontsize=8)
+    axes[0].legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=4,
+                   fontsize=8, frameon=False)
     fig.suptitle("ratio to uvloop measured in the same run\n" +
                  "\n".join(textwrap.wrap(subtitle, 110)), fontsize=9)
     fig.savefig(path, dpi=110)
