@@ -6,6 +6,7 @@ import argparse
 import fnmatch
 import json
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -62,7 +63,7 @@ FULL = ([_echo(st, sz, c) for st in STYLES for sz in SIZES
 
 # Per mode: duration, warmup, rounds, micro ops per sample, micro samples.
 MODES = {"quick": (1.5, 0.5, 1, 100_000, 3),
-         "full": (1.0, 0.3, 3, 200_000, 5)}
+         "full": (0.8, 0.3, 3, 200_000, 5)}
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -101,6 +102,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--out", default="ringloop-bench-results",
                     help="directory for results.json, results.txt, bench.png")
     ap.add_argument("--no-chart", action="store_true")
+    ap.add_argument("--from-json", metavar="RESULTS_JSON",
+                    help="measure nothing: print the tables and draw the "
+                    "chart of an earlier run's results.json")
     args = ap.parse_args(argv)
     mode = MODES["quick" if args.quick else "full"]
     for key, default in zip(("duration", "warmup", "rounds", "micro_n",
@@ -267,16 +271,26 @@ def render(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    # Unwind (SystemExit), so that the server processes are killed.
+    sys.exit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     if args.list:
         for sc in plan(args):
             print(sc.name)
         return 0
-    doc = run(args)
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump(doc, f, indent=1)
+    if args.from_json:
+        with open(args.from_json) as f:
+            doc = json.load(f)
+    else:
+        doc = run(args)
+        with open(os.path.join(args.out, "results.json"), "w") as f:
+            json.dump(doc, f, indent=1)
     lines = render(doc)
     if not args.no_chart:
         png = os.path.join(args.out, "bench.png")
@@ -284,7 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                            doc["config"]["loops"], png,
                            report.machine_line(doc["machine"]))
         lines.append(f"note: no chart: {why}" if why else f"chart: {png}")
-    lines.append(f"results: {os.path.join(args.out, 'results.json')} "
+    json_path = args.from_json or os.path.join(args.out, "results.json")
+    lines.append(f"results: {json_path} "
                  f"(wall time {doc['wall_time_s']:.0f} s)")
     with open(os.path.join(args.out, "results.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
