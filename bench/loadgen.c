@@ -2,10 +2,14 @@
  * loadgen: a closed-loop TCP echo load generator for loopback benchmarks.
  *
  * N connections each send one fixed-size message, wait for the complete
- * echo, check every byte, and send the next. After a warmup the counters
- * and the latency histogram are reset, then the run lasts a fixed duration
- * and stops by itself: a dead connection counts as an error, and one still
- * waiting for its echo after a second when the run ends as stalled.
+ * echo, check every byte, and send the next. The warmup lasts -w seconds
+ * and until every connection has had one echo back (at most READY_NS more:
+ * a busy server may take a while to accept 500 connections, and a run that
+ * starts before then measures fewer connections than it says). Then the
+ * counters and the latency histogram are reset, and the run lasts a fixed
+ * duration and stops by itself: a dead connection counts as an error, and
+ * one still waiting for its echo after a second when the run ends as
+ * stalled. warmup_s in the report is the warmup's real length.
  *
  * One thread, driven by io_uring (one io_uring_enter per batch of events)
  * or, where io_uring is unavailable, by epoll. It only talks to 127.0.0.1
@@ -39,6 +43,7 @@
 #define MAX_CONNS 10000
 #define MAX_SIZE (16u << 20)
 #define STALL_NS 1000000000ull
+#define READY_NS 10000000000ull
 
 /* ---- latency histogram ------------------------------------------------- */
 
@@ -149,6 +154,7 @@ struct stats {
     uint64_t mismatches;
     uint64_t errors;
     uint64_t stalled; /* connections waiting > STALL_NS at the end */
+    uint64_t ready;   /* connections that had at least one echo back */
     struct hist lat;
 };
 
@@ -192,6 +198,8 @@ static void conn_done(struct conn *c)
 {
     if (memcmp(c->rx, c->tx, opt.size) != 0)
         st.mismatches++;
+    if (c->seq == 0)
+        st.ready++;
     if (measuring) {
         st.requests++;
         hist_add(&st.lat, now_ns() - c->t0);
@@ -499,6 +507,25 @@ static int connect_all(void)
     return 0;
 }
 
+/*
+ * Call after the engine has started every connection: run opt.warmup
+ * seconds, then on until every connection has had an echo back or died,
+ * for at most READY_NS more. Returns -errno on an engine failure.
+ */
+static int warm_up(bool uring)
+{
+    uint64_t t = now_ns() + (uint64_t)(opt.warmup * 1e9);
+    uint64_t cap = t + READY_NS;
+    int ret = uring ? uring_run(t) : epoll_run(t);
+
+    while (ret == 0 && st.ready + st.errors < (uint64_t)opt.conns &&
+           (t = now_ns()) < cap) {
+        t += 10000000; /* look again in 10 ms */
+        ret = uring ? uring_run(t) : epoll_run(t);
+    }
+    return ret;
+}
+
 /* CPU time (user + system) of process pid in microseconds, or -1. */
 static double proc_cpu_us(int pid)
 {
@@ -533,6 +560,7 @@ static double self_cpu_us(void)
 
 struct result {
     const char *engine;
+    double warmup;
     double seconds;
     double client_cpu_us;
     double server_cpu_us; /* < 0: unknown */
@@ -567,7 +595,7 @@ static void report(const struct result *r)
                "\"p99\": %.2f, \"p99.9\": %.2f, \"max\": %.2f}, "
                "\"client_cpu_util\": %.3f",
                r->engine, opt.host, opt.port, opt.conns,
-               (unsigned long long)r->alive, opt.size, opt.warmup, r->seconds,
+               (unsigned long long)r->alive, opt.size, r->warmup, r->seconds,
                (unsigned long long)st.requests, rps,
                (unsigned long long)st.errors, (unsigned long long)st.mismatches,
                (unsigned long long)st.stalled, lmin, mean, p50, p90, p99, p999,
@@ -582,7 +610,7 @@ static void report(const struct result *r)
     printf("loadgen: %s:%d, %d connections (%llu alive), %zu-byte "
            "messages, %.2f s after %.2f s warmup, %s engine\n",
            opt.host, opt.port, opt.conns, (unsigned long long)r->alive,
-           opt.size, r->seconds, opt.warmup, r->engine);
+           opt.size, r->seconds, r->warmup, r->engine);
     printf("  requests    %llu (%.0f/s), errors %llu, mismatches %llu, "
            "stalled %llu\n",
            (unsigned long long)st.requests, rps, (unsigned long long)st.errors,
@@ -730,10 +758,11 @@ int main(int argc, char **argv)
     }
     r.engine = uring ? "uring" : "epoll";
 
-    t_measure = now_ns() + (uint64_t)(opt.warmup * 1e9);
-    ret = uring ? uring_run(t_measure) : epoll_run(t_measure);
+    t_measure = now_ns();
+    ret = warm_up(uring);
     if (ret < 0)
         goto out_fail;
+    r.warmup = (double)(now_ns() - t_measure) / 1e9;
     /* Measurement starts now: forget the warmup. Errors are kept. */
     st.requests = 0;
     hist_reset(&st.lat);
