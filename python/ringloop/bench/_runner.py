@@ -99,6 +99,17 @@ def _read_line(proc: subprocess.Popen[str], timeout: float) -> str | None:
             return line or None
 
 
+def _finish(p: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+    """stdout and stderr of p; p is killed after `timeout` seconds (the
+    load generators stop by themselves: this is only a safety net)."""
+    try:
+        return p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        return out, err + f"\nkilled after {timeout:.0f} s"
+
+
 def _tail(text: str, lines: int = 3) -> str:
     """The gist of a program's stderr: its "server error:" lines (at most
     `lines`) and its last line."""
@@ -198,7 +209,7 @@ def run_echo(s: Settings, scenario: str, loop: str, style: str, conns: int,
                 "--server-pid", str(server.proc.pid), "--json"]
         lg = _spawn(argv, s.load_cpu, {}, stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE)
-        out, err = lg.communicate(timeout=s.duration + s.warmup + 60)
+        out, err = _finish(lg, s.duration + s.warmup + 60)
         res: dict[str, Any] = {}
         try:
             res = json.loads(out.strip().splitlines()[-1])
@@ -268,7 +279,7 @@ def _wrk(s: Settings, port: int, conns: int, seconds: int,
             f"http://127.0.0.1:{port}/"]
     p = _spawn(argv, s.load_cpu, {}, stdout=subprocess.PIPE,
                stderr=subprocess.PIPE)
-    out, err = p.communicate(timeout=seconds + 60)
+    out, err = _finish(p, seconds + 60)
     try:
         return json.loads(out.strip().splitlines()[-1]), None
     except (ValueError, IndexError):
@@ -343,13 +354,7 @@ def run_micro(s: Settings, loop: str) -> dict[str, Any]:
                 "-n", str(s.micro_n), "--reps", str(s.micro_reps)],
                s.server_cpu, s.env, stdout=subprocess.PIPE,
                stderr=subprocess.PIPE)
-    try:
-        out, err = p.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.communicate()
-        rec["error"] = "the microbenchmarks took more than 300 s"
-        return rec
+    out, err = _finish(p, 300)
     try:
         res = json.loads(out.strip().splitlines()[-1])
     except (ValueError, IndexError):
