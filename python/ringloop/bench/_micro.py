@@ -39,53 +39,56 @@ class Miscount(Exception):
     pass
 
 
-def bench_call_soon(loop: asyncio.AbstractEventLoop, n: int) -> float:
+def _drive(loop: asyncio.AbstractEventLoop, n: int,
+           batch: Callable[[int], None]) -> float:
+    """Seconds for a callback on `loop` to call batch(k) with k = BATCH at
+    a time, then itself again, until n; the loop runs what batch queued."""
     done = loop.create_future()
-    ran = 0
     left = n
-
-    def cb(arg: int) -> None:
-        nonlocal ran
-        ran += 1
 
     def driver(_: Any = None) -> None:
         nonlocal left
-        call_soon = loop.call_soon
-        for i in range(min(BATCH, left)):
-            call_soon(cb, i)
-        left -= BATCH
-        call_soon(driver if left > 0 else done.set_result, None)
-
-    t0 = time.perf_counter()
-    loop.call_soon(driver)
-    loop.run_until_complete(done)
-    dt = time.perf_counter() - t0
-    if ran != n:
-        raise Miscount(f"{ran} of {n} callbacks ran")
-    return n / dt
-
-
-def bench_call_later_cancel(loop: asyncio.AbstractEventLoop, n: int) -> float:
-    done = loop.create_future()
-    ran = 0
-    left = n
-
-    def cb(arg: int) -> None:
-        nonlocal ran
-        ran += 1
-
-    def driver(_: Any = None) -> None:
-        nonlocal left
-        call_later = loop.call_later
-        for i in range(min(BATCH, left)):
-            call_later(3600.0, cb, i).cancel()
+        batch(min(BATCH, left))
         left -= BATCH
         loop.call_soon(driver if left > 0 else done.set_result, None)
 
     t0 = time.perf_counter()
     loop.call_soon(driver)
     loop.run_until_complete(done)
-    dt = time.perf_counter() - t0
+    return time.perf_counter() - t0
+
+
+def bench_call_soon(loop: asyncio.AbstractEventLoop, n: int) -> float:
+    ran = 0
+
+    def cb(arg: int) -> None:
+        nonlocal ran
+        ran += 1
+
+    def batch(k: int) -> None:
+        call_soon = loop.call_soon
+        for i in range(k):
+            call_soon(cb, i)
+
+    dt = _drive(loop, n, batch)
+    if ran != n:
+        raise Miscount(f"{ran} of {n} callbacks ran")
+    return n / dt
+
+
+def bench_call_later_cancel(loop: asyncio.AbstractEventLoop, n: int) -> float:
+    ran = 0
+
+    def cb(arg: int) -> None:
+        nonlocal ran
+        ran += 1
+
+    def batch(k: int) -> None:
+        call_later = loop.call_later
+        for i in range(k):
+            call_later(3600.0, cb, i).cancel()
+
+    dt = _drive(loop, n, batch)
     if ran:
         raise Miscount(f"{ran} cancelled callbacks ran")
     return n / dt

@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import signal
 import socket
 import sys
 import traceback
-from typing import Any
+from typing import Any, Iterator
 
 from ._loops import describe, make_loop
 
@@ -115,38 +116,41 @@ class EchoBufferedProtocol(asyncio.BufferedProtocol):
 
 # ---- echo: streams and sock_* ---------------------------------------------
 
+@contextlib.contextmanager
+def handler_errors(counters: Counters, what: str) -> Iterator[None]:
+    """A connection handler's body: the peer leaving (ConnectionError) is a
+    normal end, any other exception an error."""
+    try:
+        yield
+    except ConnectionError:
+        pass
+    except Exception as exc:
+        counters.error(what, exc)
+
+
 async def streams_client(counters: Counters, reader: asyncio.StreamReader,
                          writer: asyncio.StreamWriter) -> None:
     counters.connections += 1
     try:
-        while True:
-            data = await reader.read(READ_SIZE)
-            if not data:
-                break
-            writer.write(counters.echo_data(data))
-            await writer.drain()
-    except ConnectionError:
-        pass
-    except Exception as exc:
-        counters.error("streams handler", exc)
+        with handler_errors(counters, "streams handler"):
+            while True:
+                data = await reader.read(READ_SIZE)
+                if not data:
+                    break
+                writer.write(counters.echo_data(data))
+                await writer.drain()
     finally:
         writer.close()
 
 
 async def sock_client(counters: Counters, loop: asyncio.AbstractEventLoop,
                       conn: socket.socket) -> None:
-    try:
+    with conn, handler_errors(counters, "sock_* handler"):
         while True:
             data = await loop.sock_recv(conn, READ_SIZE)
             if not data:
                 break
             await loop.sock_sendall(conn, counters.echo_data(data))
-    except ConnectionError:
-        pass
-    except Exception as exc:
-        counters.error("sock_* handler", exc)
-    finally:
-        conn.close()
 
 
 async def sock_server(counters: Counters, loop: asyncio.AbstractEventLoop,
