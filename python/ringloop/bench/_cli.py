@@ -244,7 +244,8 @@ def render(doc: dict[str, Any]) -> list[str]:
     names = doc["config"]["scenarios"]
     summary = doc["summary"]
     titles = {sc.name: sc.title for sc in FULL + QUICK}
-    lines: list[str] = []
+    lines = [f"note: {n}" for n in doc["notes"]]
+    lines += [""] if lines else []
     starved = False
     for name in names:
         if name.startswith("micro/"):
@@ -268,7 +269,7 @@ def render(doc: dict[str, Any]) -> list[str]:
         "wrk's responses) per second; srv µs/req: the server process's CPU "
         "time (user+system, /proc) per request; p50/p99: round-trip latency "
         "seen by the load generator.")
-    return lines
+    return [line.rstrip() for line in lines]
 
 
 def _terminate(signum: int, frame: Any) -> None:
