@@ -6,7 +6,7 @@
 # Results (results.txt, results.json, bench.png) go to build/bench-results.
 #
 #   scripts/bench.sh                  the quick mode
-#   scripts/bench.sh --full           every scenario, 3 rounds (~10 minutes)
+#   scripts/bench.sh --full           every scenario, 3 rounds (~8 minutes)
 #   scripts/bench.sh --only 'echo/*'  other options: python -m ringloop.bench -h
 #
 # RINGLOOP_PYTHON and RINGLOOP_VENV as for scripts/test_python.sh.

@@ -287,7 +287,8 @@ def targets_table(targets: list[dict[str, Any]]) -> list[str]:
     lines = [f"targets (issue 6): {TARGET_LOOP} vs {BASELINE} in this run "
              "(reported, never asserted)"]
     for t in targets:
-        lines.append(f"  {t['status']:<8} {_x(t['ratio']):>7}  "
+        ratio = "-" if t["ratio"] is None else f"{t['ratio']:.3f}x"
+        lines.append(f"  {t['status']:<8} {ratio:>7}  "
                      f"(want {t['rule']:<7}) {t['what']}")
     lines.append(f"  {'n/a':<8} {'':>7}  {'':<14} {NOT_HERE}")
     return lines
