@@ -252,8 +252,7 @@ static void dgram_ready(rl_loop *rl, rl_callback *cb)
     (void)rl;
     d->ready_queued = false;
     if (d->loop->closed || !d->rhave || d->paused)
-        return; /* resume_reading() queues it again */
-    Py_INCREF(d);
+        goto out; /* resume_reading() queues it again */
     d->rhave = false;
     if (d->conn_lost || d->closing || !d->protocol)
         goto out;
@@ -282,16 +281,41 @@ static void dgram_ready(rl_loop *rl, rl_callback *cb)
         PyErr_Clear();
     read_arm(d);
 out:
-    Py_DECREF(d);
+    Py_DECREF(d); /* queue_ready()'s */
 }
 
+/* While queued, the callback holds a reference to the transport (no recv is
+ * in flight then), as asyncio's selector holds _read_ready. */
 static void queue_ready(DgramObject *d)
 {
     if (d->ready_queued || d->loop->closed)
         return;
     rl_callback_init(&d->ready, dgram_ready, d);
-    if (rl_call_soon(d->loop->rl, &d->ready) == 0)
+    if (rl_call_soon(d->loop->rl, &d->ready) == 0) {
         d->ready_queued = true;
+        Py_INCREF(d);
+    }
+}
+
+/* The loop closes: a queued callback will never run; drop its reference. */
+void rlpy_dgram_loop_closed(PyObject *transport)
+{
+    DgramObject *d = (DgramObject *)transport;
+
+    if (!d->ready_queued)
+        return;
+    if (d->loop->rl)
+        rl_callback_cancel(d->loop->rl, &d->ready);
+    d->ready_queued = false;
+    Py_DECREF(d);
+}
+
+int rlpy_dgram_traverse_queued(PyObject *transport, visitproc visit,
+                               void *arg)
+{
+    if (((DgramObject *)transport)->ready_queued)
+        Py_VISIT(transport);
+    return 0;
 }
 
 static void recv_done(rl_loop *rl, rl_op *op)
@@ -542,8 +566,6 @@ static void dgram_dealloc(DgramObject *d)
     PyTypeObject *tp = Py_TYPE(d);
 
     PyObject_GC_UnTrack(d);
-    if (d->ready_queued && d->loop && d->loop->rl)
-        rl_callback_cancel(d->loop->rl, &d->ready);
     if (d->loop)
         rlpy_fd_clear_transport(d->loop, d->fd, (PyObject *)d);
     if (d->weakreflist)

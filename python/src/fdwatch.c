@@ -339,10 +339,17 @@ void rlpy_fdwatch_close_all(LoopObject *self)
     size_t fd;
     int dir;
 
-    for (fd = 0; fd < self->nfds; fd++)
+    for (fd = 0; fd < self->nfds; fd++) {
+        PyObject *t = self->fds[fd].transport;
+
         for (dir = 0; dir < 2; dir++)
             if (self->fds[fd].io[dir])
                 io_remove(self->fds[fd].io[dir], false);
+        if (t && Py_IS_TYPE(t, self->st->StreamType))
+            rlpy_stream_loop_closed(t); /* may free t */
+        else if (t && Py_IS_TYPE(t, self->st->DgramType))
+            rlpy_dgram_loop_closed(t);
+    }
 }
 
 int rlpy_fdwatch_traverse(LoopObject *self, visitproc visit, void *arg)
@@ -354,6 +361,17 @@ int rlpy_fdwatch_traverse(LoopObject *self, visitproc visit, void *arg)
         for (dir = 0; dir < 2; dir++)
             if (self->fds[fd].io[dir])
                 Py_VISIT(self->fds[fd].io[dir]->handle);
+    for (fd = 0; fd < self->nfds; fd++) {
+        PyObject *t = self->fds[fd].transport;
+        int r;
+
+        if (t && Py_IS_TYPE(t, self->st->StreamType) &&
+            (r = rlpy_stream_traverse_queued(t, visit, arg)) != 0)
+            return r;
+        if (t && Py_IS_TYPE(t, self->st->DgramType) &&
+            (r = rlpy_dgram_traverse_queued(t, visit, arg)) != 0)
+            return r;
+    }
     return 0;
 }
 

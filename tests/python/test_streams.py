@@ -591,3 +591,67 @@ def test_close_reaches_peer_before_loop_runs_again(loop: Any) -> None:
         pytest.fail("no EOF on the peer after run_until_complete()")
     assert data == b"last words"
     b.close()
+
+
+
+@pytest.mark.parametrize("buffered", [False, True], ids=["protocol", "buffered"])
+def test_data_received_in_asyncio_callback_order(loop: Any,
+                                                 buffered: bool) -> None:
+    """Received data is handed over among the ready callbacks, as asyncio's
+    _read_ready is: after the callbacks queued before it arrived, and what
+    data_received() schedules runs in the next iteration."""
+    a, b = socket.socketpair()
+    order: list[str] = []
+    started = loop.create_future()
+
+    class Proto(asyncio.Protocol):
+        def connection_made(self, transport: Any) -> None:
+            self.t = transport
+            loop.call_soon(started.set_result, None)
+
+        def data_received(self, data: bytes) -> None:
+            order.append("data")
+            loop.call_soon(order.append, "after-data")
+
+    class BufProto(asyncio.BufferedProtocol):
+        def connection_made(self, transport: Any) -> None:
+            self.t = transport
+            self.buf = bytearray(1024)
+            loop.call_soon(started.set_result, None)
+
+        def get_buffer(self, sizehint: int) -> bytearray:
+            return self.buf
+
+        def buffer_updated(self, nbytes: int) -> None:
+            order.append("data")
+            loop.call_soon(order.append, "after-data")
+
+    async def setup() -> Any:
+        t, _ = await loop.create_connection(
+            BufProto if buffered else Proto, sock=a)
+        await started
+        for _ in range(3):  # let reading start
+            await asyncio.sleep(0)
+        return t
+
+    transport = loop.run_until_complete(setup())
+    b.send(b"x")
+
+    def cb1() -> None:
+        order.append("cb1")
+        loop.call_soon(order.append, "cb2")
+
+    loop.call_soon(cb1)
+
+    def check() -> None:
+        if len(order) >= 4:
+            loop.stop()
+        else:
+            loop.call_soon(check)
+
+    loop.call_soon(check)
+    loop.run_forever()
+    assert order[:4] == ["cb1", "data", "cb2", "after-data"]
+    transport.close()
+    b.close()
+    loop.run_until_complete(asyncio.sleep(0))
