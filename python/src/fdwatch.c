@@ -345,10 +345,8 @@ void rlpy_fdwatch_close_all(LoopObject *self)
         for (dir = 0; dir < 2; dir++)
             if (self->fds[fd].io[dir])
                 io_remove(self->fds[fd].io[dir], false);
-        if (t && Py_IS_TYPE(t, self->st->StreamType))
-            rlpy_stream_loop_closed(t); /* may free t */
-        else if (t && Py_IS_TYPE(t, self->st->DgramType))
-            rlpy_dgram_loop_closed(t);
+        if (t && Py_IS_TYPE(t, self->st->DgramType))
+            rlpy_dgram_loop_closed(t); /* may free t */
     }
 }
 
@@ -365,9 +363,6 @@ int rlpy_fdwatch_traverse(LoopObject *self, visitproc visit, void *arg)
         PyObject *t = self->fds[fd].transport;
         int r;
 
-        if (t && Py_IS_TYPE(t, self->st->StreamType) &&
-            (r = rlpy_stream_traverse_queued(t, visit, arg)) != 0)
-            return r;
         if (t && Py_IS_TYPE(t, self->st->DgramType) &&
             (r = rlpy_dgram_traverse_queued(t, visit, arg)) != 0)
             return r;

@@ -204,12 +204,9 @@ int rlpy_handle_invoke(HandleObject *h);
 /* The loop drops a handle it owned: keep it for reuse if nobody else holds
  * it, else release the reference. */
 void rlpy_freelist_clear(rlpy_freelist *fl);
-/* stream.c: a transport's delivery callback queued in the ready phase holds
- * a reference to it; the loop drops it when closing, and reports it. */
-void rlpy_stream_loop_closed(PyObject *transport);
-int rlpy_stream_traverse_queued(PyObject *transport, visitproc visit,
-                                void *arg);
-/* datagram.c: the same for a datagram transport. */
+/* datagram.c: a datagram transport's delivery callback queued in the ready
+ * phase holds a reference to it; the loop drops it when closing, and
+ * reports it. */
 void rlpy_dgram_loop_closed(PyObject *transport);
 int rlpy_dgram_traverse_queued(PyObject *transport, visitproc visit,
                                void *arg);

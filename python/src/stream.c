@@ -58,28 +58,24 @@ typedef struct {
     PyObject *protocol;
     PyObject *server;
     PyObject *context;      /* protocol callbacks from completions run in it */
-    PyObject *pending;      /* list of bytes received, not delivered, or NULL */
+    PyObject *pending;      /* list of bytes received while paused, or NULL */
     PyObject *empty_waiter; /* loop.sendfile(): set when the queue drains */
     PyObject *weakreflist;
     rl_op rop, wop, cop;
     struct msghdr msg;
     struct iovec iov[WQ_IOV];
     Py_buffer rbuf; /* BufferedProtocol: get_buffer()'s buffer, in flight */
-    Py_ssize_t rbuf_n; /* bytes a recv put in rbuf, not yet delivered */
-    rl_callback rready; /* delivers what was read, in the ready phase */
     char *pbuf;     /* pipe mode, Protocol: reads land here */
     struct wentry *wq;
     size_t whead, wtail, wcap;
     Py_ssize_t wsize, high, low;
     int fd;
     int conn_lost;
-    int pending_err;  /* a read error (-errno) to report after pending */
     bool buffered;    /* protocol is a BufferedProtocol */
     bool paused;      /* pause_reading() */
     bool closing;     /* close() or a forced close */
     bool read_done;   /* EOF or read error: no more recv */
-    bool pending_eof; /* EOF to report after pending */
-    bool rready_queued;
+    bool pending_eof; /* EOF seen while paused */
     bool rbuf_held;
     bool rbuf_stale; /* set_protocol() replaced rbuf's protocol */
     bool eof_req;    /* write_eof() */
@@ -273,8 +269,7 @@ static void recv_buf_done(rl_loop *rl, rl_op *op);
 static bool can_read(StreamObject *s)
 {
     return !s->paused && !s->closing && !s->read_done && !s->conn_lost &&
-           !s->loop->closed && s->protocol && !s->pending && !s->pending_eof &&
-           !s->rbuf_n;
+           !s->loop->closed && s->protocol && !s->pending && !s->pending_eof;
 }
 
 /* Protocol: one multishot recv, unless one is in flight. */
@@ -462,30 +457,21 @@ static void read_error(StreamObject *s, int res)
     fatal_error(s, oserror(-res), "Fatal read error on socket transport");
 }
 
-/*
- * What a read brings in is delivered in the ready phase, as asyncio's
- * _read_ready runs among the ready callbacks: after the callbacks queued
- * before it, and what data_received() schedules runs in the next
- * iteration. Completions only keep the data (as bytes in `pending`, or as
- * rbuf_n bytes in a BufferedProtocol's buffer), an EOF or an error, and
- * queue rready once. While queued it holds a reference to the transport
- * (nothing else may: no op is in flight), released when it runs or when
- * the loop closes (rlpy_stream_loop_closed).
- */
-static void stream_rready(rl_loop *rl, rl_callback *cb);
-
-static void queue_rready(StreamObject *s)
+/* Schedule _start_reading(), which delivers what is pending first. */
+static void stream_resume_later(StreamObject *s)
 {
-    if (s->rready_queued || s->paused || s->loop->closed)
-        return;
-    rl_callback_init(&s->rready, stream_rready, s);
-    if (rl_call_soon(s->loop->rl, &s->rready) == 0) {
-        s->rready_queued = true;
-        Py_INCREF(s); /* as asyncio's selector holds _read_ready */
-    }
+    PyObject *m, *r = NULL;
+
+    m = PyObject_GetAttrString((PyObject *)s, "_start_reading");
+    if (m)
+        r = PyObject_CallMethod((PyObject *)s->loop, "call_soon", "O", m);
+    Py_XDECREF(m);
+    if (!r)
+        rlpy_loop_stash_exc(s->loop, rlpy_exc_take());
+    Py_XDECREF(r);
 }
 
-/* Keep data for delivery; -1 with an exception set. */
+/* Keep data for _start_reading() to deliver; -1 with an exception set. */
 static int pending_add(StreamObject *s, PyObject *data)
 {
     if (!s->pending && !(s->pending = PyList_New(0)))
@@ -493,181 +479,41 @@ static int pending_add(StreamObject *s, PyObject *data)
     return PyList_Append(s->pending, data);
 }
 
-/* The chunks items[i..j) joined, up to asyncio's 256 KiB read size, so that
- * data_received sees what one recv of asyncio's would: a new reference, or
- * NULL with an exception set. *end is where the next chunk starts. */
-static PyObject *join_chunks(PyObject *items, Py_ssize_t i, Py_ssize_t n,
-                             Py_ssize_t *end)
-{
-    PyObject *first = PyList_GET_ITEM(items, i), *out;
-    Py_ssize_t total = PyBytes_GET_SIZE(first), j = i + 1;
-    char *p;
-
-    while (j < n &&
-           total + PyBytes_GET_SIZE(PyList_GET_ITEM(items, j)) <= 262144)
-        total += PyBytes_GET_SIZE(PyList_GET_ITEM(items, j++));
-    *end = j;
-    if (j == i + 1)
-        return Py_NewRef(first);
-    if (!(out = PyBytes_FromStringAndSize(NULL, total)))
-        return NULL;
-    p = PyBytes_AS_STRING(out);
-    for (; i < j; i++) {
-        PyObject *c = PyList_GET_ITEM(items, i);
-        memcpy(p, PyBytes_AS_STRING(c), (size_t)PyBytes_GET_SIZE(c));
-        p += PyBytes_GET_SIZE(c);
-    }
-    return out;
-}
-
-static bool can_deliver(StreamObject *s)
-{
-    return !s->paused && !s->closing && !s->conn_lost && !s->loop->closed;
-}
-
-/* Hand over what was read, in order: data, then EOF or the error; then
- * read on. Stops where the protocol pauses reading or the transport
- * closes, keeping the rest. */
-static void deliver_pending(StreamObject *s)
-{
-    PyObject *pending, *data;
-    Py_ssize_t i, j, n;
-    int err;
-
-    if (!can_deliver(s))
-        return;
-    if (s->pending) {
-        pending = s->pending;
-        s->pending = NULL;
-        n = PyList_GET_SIZE(pending);
-        for (i = 0; i < n; i = j) {
-            if (!can_deliver(s)) {
-                s->pending = PyList_GetSlice(pending, i, n);
-                break;
-            }
-            if (s->buffered) {
-                j = i + 1;
-                deliver(s, PyList_GET_ITEM(pending, i));
-                continue;
-            }
-            data = join_chunks(pending, i, n, &j);
-            if (!data) {
-                fatal_error(s, rlpy_exc_take(), "Fatal read error");
-                break;
-            }
-            deliver(s, data);
-            Py_DECREF(data);
-        }
-        Py_DECREF(pending);
-        if (s->pending || !can_deliver(s))
-            return;
-    }
-    if (s->pending_eof) {
-        s->pending_eof = false;
-        on_eof(s);
-    } else if (s->pending_err) {
-        err = s->pending_err;
-        s->pending_err = 0;
-        read_error(s, err);
-    }
-    start_read(s);
-}
-
-/* A BufferedProtocol's recv finished into its buffer: buffer_updated() for
- * the protocol that gave the buffer, or, if set_protocol() replaced it or
- * reading was paused meanwhile, the data as bytes for deliver(). */
-static void deliver_rbuf(StreamObject *s)
-{
-    Py_ssize_t n = s->rbuf_n;
-    PyObject *data, *r;
-
-    s->rbuf_n = 0;
-    if (!s->rbuf_held)
-        return;
-    if (s->rbuf_stale || s->paused || s->pending) {
-        data = PyBytes_FromStringAndSize(s->rbuf.buf, n);
-        PyBuffer_Release(&s->rbuf);
-        s->rbuf_held = false;
-        if (!data || pending_add(s, data) < 0)
-            fatal_error(s, rlpy_exc_take(), "Fatal read error");
-        Py_XDECREF(data);
-        return;
-    }
-    PyBuffer_Release(&s->rbuf);
-    s->rbuf_held = false;
-    r = PyObject_CallMethod(s->protocol, "buffer_updated", "n", n);
-    if (!r)
-        fatal_error(s, rlpy_exc_take(),
-                    "Fatal error: protocol.buffer_updated() call failed.");
-    Py_XDECREF(r);
-}
-
-static void stream_rready(rl_loop *rl, rl_callback *cb)
-{
-    StreamObject *s = cb->data;
-    bool ctx;
-
-    (void)rl;
-    s->rready_queued = false;
-    if (can_deliver(s)) { /* if paused, resume_reading() queues it again */
-        ctx = enter_ctx(s);
-        if (s->rbuf_n)
-            deliver_rbuf(s);
-        deliver_pending(s);
-        exit_ctx(s, ctx);
-    }
-    Py_DECREF(s); /* queue_rready()'s */
-}
-
-/* The loop closes: a queued rready will never run; drop its reference. */
-void rlpy_stream_loop_closed(PyObject *transport)
-{
-    StreamObject *s = (StreamObject *)transport;
-
-    if (!s->rready_queued)
-        return;
-    if (s->loop->rl)
-        rl_callback_cancel(s->loop->rl, &s->rready);
-    s->rready_queued = false;
-    Py_DECREF(s);
-}
-
-/* The loop's reference to a transport whose rready is queued. */
-int rlpy_stream_traverse_queued(PyObject *transport, visitproc visit,
-                                void *arg)
-{
-    if (((StreamObject *)transport)->rready_queued)
-        Py_VISIT(transport);
-    return 0;
-}
-
 static void recv_multi_done(rl_loop *rl, rl_op *op)
 {
     StreamObject *s = op->data;
-    bool more = op->cflags & RL_CQE_MORE;
+    bool more = op->cflags & RL_CQE_MORE, ctx;
     PyObject *data;
 
     (void)rl;
     if (s->loop->closed || s->closing || s->conn_lost || s->read_done)
         goto out;
+    ctx = enter_ctx(s);
     if (op->res > 0) {
         data = PyBytes_FromStringAndSize(op->buf, op->res);
-        if (!data || pending_add(s, data) < 0)
+        if (!data) {
             fatal_error(s, rlpy_exc_take(), "Fatal read error");
+        } else if (s->paused || s->pending) {
+            if (pending_add(s, data) < 0)
+                fatal_error(s, rlpy_exc_take(), "Fatal read error");
+        } else {
+            deliver(s, data);
+        }
         Py_XDECREF(data);
-        queue_rready(s);
     } else if (op->res == 0) {
-        s->pending_eof = true;
-        s->read_done = true;
-        queue_rready(s);
+        if (s->paused || s->pending) {
+            s->pending_eof = true;
+            s->read_done = true;
+        } else {
+            on_eof(s);
+        }
         if (more)
             rl_op_cancel(s->loop->rl, op);
     } else if (op->res != -ECANCELED && op->res != -ENOBUFS &&
                op->res != -EAGAIN && op->res != -EINTR) {
-        s->pending_err = op->res;
-        s->read_done = true;
-        queue_rready(s);
+        read_error(s, op->res);
     }
+    exit_ctx(s, ctx);
 out:
     if (!more) {
         if (!s->loop->closed)
@@ -679,18 +525,29 @@ out:
 static void recv_buf_done(rl_loop *rl, rl_op *op)
 {
     StreamObject *s = op->data;
+    PyObject *r;
+    bool ctx;
     int res = op->res;
 
     (void)rl;
-    if (res > 0 && s->rbuf_held && !s->loop->closed && !s->closing &&
-        !s->conn_lost) {
+    if (res > 0 && s->rbuf_held && (s->rbuf_stale || s->paused) &&
+        !s->loop->closed) {
+        /* The data is in a buffer whose protocol set_protocol() replaced,
+         * or reading is paused and the protocol may yet be replaced (as
+         * start_tls() does): keep it as bytes, for deliver() to hand to
+         * the protocol of the time. */
         PyObject *data = PyBytes_FromStringAndSize(s->rbuf.buf, res);
         PyBuffer_Release(&s->rbuf);
         s->rbuf_held = false;
-        if (!data || pending_add(s, data) < 0)
+        if (!data) {
             fatal_error(s, rlpy_exc_take(), "Fatal read error");
+        } else if (!s->closing && !s->conn_lost) {
+            if (pending_add(s, data) < 0)
+                fatal_error(s, rlpy_exc_take(), "Fatal read error");
+            else if (!s->paused)
+                stream_resume_later(s);
+        }
         Py_XDECREF(data);
-        queue_rready(s);
         goto out;
     }
     if (s->rbuf_held) {
@@ -699,17 +556,26 @@ static void recv_buf_done(rl_loop *rl, rl_op *op)
     }
     if (s->loop->closed || s->closing || s->conn_lost || s->read_done)
         goto out;
-    if (res == 0) {
-        s->pending_eof = true;
-        s->read_done = true;
-        queue_rready(s);
+    ctx = enter_ctx(s);
+    if (res > 0) {
+        r = PyObject_CallMethod(s->protocol, "buffer_updated", "i", res);
+        if (!r)
+            fatal_error(s, rlpy_exc_take(),
+                        "Fatal error: protocol.buffer_updated() call failed.");
+        Py_XDECREF(r);
+    } else if (res == 0) {
+        if (s->paused) {
+            s->pending_eof = true;
+            s->read_done = true;
+        } else {
+            on_eof(s);
+        }
     } else if (res != -ECANCELED && res != -EAGAIN && res != -EINTR) {
-        s->pending_err = res;
-        s->read_done = true;
-        queue_rready(s);
-    } else {
-        start_read(s);
+        read_error(s, res);
     }
+    if (!s->loop->closed)
+        start_read(s);
+    exit_ctx(s, ctx);
 out:
     Py_DECREF(s);
 }
@@ -1299,28 +1165,53 @@ static PyObject *stream_pause_reading(StreamObject *s, PyObject *unused)
 
 static PyObject *stream_resume_reading(StreamObject *s, PyObject *unused)
 {
+    PyObject *m, *r;
+
     (void)unused;
     if (s->closing || !s->paused)
         Py_RETURN_NONE;
     s->paused = false;
-    /* What was read meanwhile, then reading, from the ready phase. */
-    queue_rready(s);
+    m = PyObject_GetAttrString((PyObject *)s, "_start_reading");
+    if (!m)
+        return NULL;
+    r = PyObject_CallMethod((PyObject *)s->loop, "call_soon", "O", m);
+    Py_DECREF(m);
+    if (!r)
+        return NULL;
+    Py_DECREF(r);
     Py_RETURN_NONE;
 }
 
-/* Start reading (after connection_made()): what is pending first. */
+/* Deliver what arrived while paused, then read on. From call_soon. */
 static PyObject *stream_start_reading(StreamObject *s, PyObject *unused)
 {
-    bool ctx;
+    PyObject *pending, *r;
+    Py_ssize_t i, n;
 
     (void)unused;
-    if (!can_deliver(s))
+    if (s->paused || s->closing || s->conn_lost || s->loop->closed)
         Py_RETURN_NONE;
-    ctx = enter_ctx(s);
-    if (s->rbuf_n)
-        deliver_rbuf(s);
-    deliver_pending(s);
-    exit_ctx(s, ctx);
+    if (s->pending) {
+        pending = s->pending;
+        s->pending = NULL;
+        n = PyList_GET_SIZE(pending);
+        for (i = 0; i < n; i++) {
+            if (s->paused || s->closing || s->conn_lost) {
+                r = PyList_GetSlice(pending, i, n);
+                s->pending = r;
+                break;
+            }
+            deliver(s, PyList_GET_ITEM(pending, i));
+        }
+        Py_DECREF(pending);
+        if (s->pending)
+            Py_RETURN_NONE;
+    }
+    if (s->pending_eof && !s->paused && !s->closing && !s->conn_lost) {
+        s->pending_eof = false;
+        on_eof(s);
+    }
+    start_read(s);
     Py_RETURN_NONE;
 }
 
