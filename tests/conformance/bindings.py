@@ -111,6 +111,29 @@ GROUPS: dict[str, Group] = {g.name: g for g in (
           testcase="test_utils.TestCase",
           doc="test_ssl.TestSSL",
           policy=True),
+    # Whole test classes of loop-agnostic asyncio modules, whose loops come
+    # from asyncio.new_event_loop() (setUp, or IsolatedAsyncioTestCase's
+    # Runner): bound through the policy, they run on the kind's loop.
+    Group("streams", "test_streams", "StreamTests",
+          bases=(("StreamTests",),),
+          testcase="test_utils.TestCase",
+          doc="test_streams.StreamTests",
+          policy=True),
+    Group("timeouts", "test_timeouts", "TimeoutTests",
+          bases=(("TimeoutTests",),),
+          testcase="unittest",
+          doc="test_timeouts.TimeoutTests (3.11+)",
+          policy=True),
+    Group("taskgroups", "test_taskgroups", "TestTaskGroup",
+          bases=(("TestTaskGroup",),),
+          testcase="unittest",
+          doc="test_taskgroups.TestTaskGroup (3.11+)",
+          policy=True),
+    Group("waitfor", "test_waitfor", "AsyncioWaitForTest",
+          bases=(("AsyncioWaitForTest",),),
+          testcase="unittest",
+          doc="test_waitfor.AsyncioWaitForTest (3.11+)",
+          policy=True),
     Group("subprocess_api", "test_subprocess", "SubprocessMixin",
           bases=(("SubprocessMixin",),),
           testcase="test_utils.TestCase",
@@ -208,12 +231,15 @@ def bind(group_name: str, kind: str) -> type:
             def new_event_loop(self) -> Any:
                 return factory()
 
-        def setUp(self: Any) -> None:
+        # Around the whole run, not in setUp: IsolatedAsyncioTestCase makes
+        # its loop (asyncio.Runner -> new_event_loop()) before setUp.
+        def run(self: Any, result: Any = None) -> Any:
             asyncio.set_event_loop_policy(Policy())
-            # Registered first, so it runs after the test's own cleanups.
-            self.addCleanup(asyncio.set_event_loop_policy, None)
-            super(cls, self).setUp()
-        ns["setUp"] = setUp
+            try:
+                return super(cls, self).run(result)
+            finally:
+                asyncio.set_event_loop_policy(None)
+        ns["run"] = run
     name = f"{group_name.title().replace('_', '')}_{kind}_Tests"
     cls = type(name, tuple(_bases(group)), ns)
     if group.make_loop:
