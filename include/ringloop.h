@@ -101,8 +101,10 @@ enum rl_feature {
     RL_FEAT_MULTISHOT_POLL = 1u << 5,   /* repeating poll in one SQE */
     RL_FEAT_CANCEL_FD = 1u << 6,        /* cancel all ops of an fd at once */
     RL_FEAT_EXT_ARG = 1u << 7,          /* wait timeout without an SQE */
+    RL_FEAT_BUFRING_INC = 1u << 8,      /* large provided buffers, each
+                                           consumed a piece per recv */
 };
-#define RL_FEAT_ALL 0xffu
+#define RL_FEAT_ALL 0x1ffu
 
 /* The word for one feature bit ("multishot_recv"), or NULL. */
 RL_EXTERN const char *rl_feature_name(unsigned feature);
@@ -116,8 +118,12 @@ struct rl_loop_config {
     int backend;              /* enum rl_backend_kind; 0 = auto */
     unsigned sq_entries;      /* io_uring SQ size; 0 = 256 */
     unsigned disable;         /* enum rl_feature bits, ORed with the env */
-    unsigned bufring_entries; /* provided buffers (power of 2); 0 = 256 */
-    unsigned bufring_size;    /* bytes per provided buffer; 0 = 16384 */
+    /* Receive buffers. io_uring: the provided-buffer ring, bufring_entries
+     * (a power of 2) buffers of bufring_size bytes; 0 and 0 = 16 x 256 KiB
+     * with bufring_inc, else 256 x 16 KiB (4 MiB either way). epoll: one
+     * read buffer of bufring_size bytes; 0 = 256 KiB. */
+    unsigned bufring_entries;
+    unsigned bufring_size;
 };
 
 enum rl_run_mode {

@@ -50,10 +50,6 @@ static int config_normalize(struct rl_loop_config *cfg)
         return -EINVAL;
     if (!cfg->sq_entries)
         cfg->sq_entries = 256;
-    if (!cfg->bufring_entries)
-        cfg->bufring_entries = 256;
-    if (!cfg->bufring_size)
-        cfg->bufring_size = 16384;
     /* io_uring wants powers of two; 32768 is the kernel's buffer-ring cap */
     if (cfg->bufring_entries & (cfg->bufring_entries - 1) ||
         cfg->bufring_entries > 32768 || cfg->sq_entries > 32768)

@@ -703,7 +703,7 @@ static int ep_init(rl_loop *loop, const struct rl_loop_config *cfg,
     rl_list_init(&b->submitted);
     rl_list_init(&b->batch);
     rl_list_init(&b->done);
-    b->scratch_len = cfg && cfg->bufring_size ? cfg->bufring_size : 16384;
+    b->scratch_len = cfg && cfg->bufring_size ? cfg->bufring_size : 256 * 1024;
     r = instance_open(b, why, whylen);
     if (r < 0)
         goto err_free_backend;

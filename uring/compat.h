@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <liburing.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -76,26 +77,32 @@ static inline int rl_uring_enable_rings(struct io_uring *ring)
                              0);
 }
 
-/* liburing < 2.4 has no version macros and no io_uring_setup_buf_ring(). */
-#ifndef IO_URING_CHECK_VERSION
-#define IO_URING_CHECK_VERSION(major, minor)                                   \
-    ((major) > 2 || ((major) == 2 && (minor) > 3))
-#define RL_URING_DEFINED_CHECK_VERSION
-#endif
-
-#if IO_URING_CHECK_VERSION(2, 4)
 /*
  * Map and register a provided-buffer ring of nentries (a power of 2) for
- * group bgid. Returns the ring, or NULL with *ret set to -errno. Free it
- * with munmap(br, nentries * sizeof(struct io_uring_buf)) after
- * io_uring_unregister_buf_ring() or after the ring is gone.
+ * group bgid, with IOU_PBUF_RING_* flags in the registration (liburing
+ * before 2.8 cannot pass them: its io_uring_buf_reg calls that field
+ * "pad", and io_uring_setup_buf_ring() ignores its flags argument there).
+ * Returns the ring, or NULL with *ret set to -errno (-EINVAL: the kernel
+ * does not know a flag). Free it with munmap(br, nentries * sizeof(struct
+ * io_uring_buf)) after io_uring_unregister_buf_ring() or after the ring is
+ * gone.
  */
+struct rl_uring_buf_reg { /* struct io_uring_buf_reg of Linux 6.12 */
+    __u64 ring_addr;
+    __u32 ring_entries;
+    __u16 bgid;
+    __u16 flags;
+    __u64 resv[3];
+};
+_Static_assert(sizeof(struct rl_uring_buf_reg) ==
+                   sizeof(struct io_uring_buf_reg),
+               "io_uring_buf_reg layout");
+
 static inline struct io_uring_buf_ring *
-io_uring_setup_buf_ring(struct io_uring *ring, unsigned int nentries, int bgid,
-                        unsigned int flags, int *ret)
+rl_uring_setup_buf_ring(struct io_uring *ring, unsigned int nentries, int bgid,
+                        unsigned short reg_flags, int *ret)
 {
-    struct io_uring_buf_ring *br;
-    struct io_uring_buf_reg reg;
+    struct rl_uring_buf_reg reg;
     size_t len = nentries * sizeof(struct io_uring_buf);
     void *mem;
     int err;
@@ -106,26 +113,20 @@ io_uring_setup_buf_ring(struct io_uring *ring, unsigned int nentries, int bgid,
         *ret = -errno;
         return NULL;
     }
-    br = (struct io_uring_buf_ring *)mem;
     memset(&reg, 0, sizeof(reg));
-    reg.ring_addr = (unsigned long)(uintptr_t)br;
+    reg.ring_addr = (unsigned long)(uintptr_t)mem;
     reg.ring_entries = nentries;
     reg.bgid = (__u16)bgid;
-    err = io_uring_register_buf_ring(ring, &reg, flags);
+    reg.flags = reg_flags;
+    err = io_uring_register_buf_ring(ring, (struct io_uring_buf_reg *)&reg, 0);
     if (err) {
         munmap(mem, len);
         *ret = err;
         return NULL;
     }
-    io_uring_buf_ring_init(br);
+    io_uring_buf_ring_init((struct io_uring_buf_ring *)mem);
     *ret = 0;
-    return br;
+    return (struct io_uring_buf_ring *)mem;
 }
-#endif
-
-#ifdef RL_URING_DEFINED_CHECK_VERSION
-#undef IO_URING_CHECK_VERSION
-#undef RL_URING_DEFINED_CHECK_VERSION
-#endif
 
 #endif /* RL_URING_COMPAT_H */

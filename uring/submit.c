@@ -171,6 +171,8 @@ static int get_sqe(struct rl_uring *u, struct io_uring_sqe **out)
 
 static void bufring_recycle(struct rl_uring *u, unsigned bid)
 {
+    if (u->br_off)
+        u->br_off[bid] = 0;
     io_uring_buf_ring_add(u->br, u->br_bufs + (size_t)bid * u->br_size,
                           u->br_size, (unsigned short)bid,
                           io_uring_buf_ring_mask(u->br_entries), 0);
@@ -184,6 +186,8 @@ void rl__uring_bufring_free(struct rl_uring *u, bool unmap)
         munmap(u->br, u->br_entries * sizeof(struct io_uring_buf));
     if (unmap && u->br_bufs)
         munmap(u->br_bufs, (size_t)u->br_entries * u->br_size);
+    free(u->br_off);
+    u->br_off = NULL;
     u->br = NULL;
     u->br_bufs = NULL;
     u->br_free = 0;
@@ -193,18 +197,39 @@ void rl__uring_bufring_free(struct rl_uring *u, bool unmap)
 static void bufring_off(struct rl_uring *u)
 {
     u->br_state = RL_URING_BR_OFF;
-    u->features &= ~(RL_FEAT_BUFRING | RL_FEAT_MULTISHOT_RECV);
+    u->features &=
+        ~(RL_FEAT_BUFRING | RL_FEAT_MULTISHOT_RECV | RL_FEAT_BUFRING_INC);
+    if (!u->br_size) /* the emulation's read buffer */
+        u->br_size = RL_URING_BR_INC_SIZE;
+}
+
+/* The buffers' count and size: as configured, else the defaults (the same
+ * 4 MiB carved up for incremental consumption or for whole buffers). */
+static void bufring_sizes(struct rl_uring *u, bool inc, unsigned cfg_entries,
+                          unsigned cfg_size)
+{
+    if (!cfg_entries && !cfg_size && inc) {
+        u->br_entries = RL_URING_BR_INC_ENTRIES;
+        u->br_size = RL_URING_BR_INC_SIZE;
+        return;
+    }
+    u->br_entries = cfg_entries ? cfg_entries : RL_URING_BR_ENTRIES;
+    u->br_size = cfg_size ? cfg_size : RL_URING_BR_SIZE;
 }
 
 /*
  * Register the provided-buffer ring and fill it; called at the first
- * multishot recv. On any failure the backend emulates multishot recv with
- * POLL_ADD + recv(2) from then on.
+ * multishot recv. With bufring_inc the kernel fills each buffer a piece
+ * per recv (IOU_PBUF_RING_INC, Linux 6.12+), so large buffers serve small
+ * and large reads alike; if the kernel refuses that, whole buffers. On
+ * any other failure the backend emulates multishot recv with POLL_ADD +
+ * recv(2) from then on.
  */
 static void bufring_setup(struct rl_uring *u)
 {
-    size_t ring_len = u->br_entries * sizeof(struct io_uring_buf);
-    size_t bufs_len = (size_t)u->br_entries * u->br_size;
+    unsigned cfg_entries = u->br_entries, cfg_size = u->br_size;
+    bool inc = u->features & RL_FEAT_BUFRING_INC;
+    size_t ring_len, bufs_len;
     unsigned i;
     int ret;
 
@@ -212,12 +237,24 @@ static void bufring_setup(struct rl_uring *u)
         bufring_off(u);
         return;
     }
-    u->br = io_uring_setup_buf_ring(&u->ring, u->br_entries, RL_URING_BGID, 0,
-                                    &ret);
+    bufring_sizes(u, inc, cfg_entries, cfg_size);
+    u->br = rl_uring_setup_buf_ring(&u->ring, u->br_entries, RL_URING_BGID,
+                                    inc ? IOU_PBUF_RING_INC : 0, &ret);
+    if (!u->br && inc) {
+        u->features &= ~RL_FEAT_BUFRING_INC;
+        inc = false;
+        bufring_sizes(u, false, cfg_entries, cfg_size);
+        u->br = rl_uring_setup_buf_ring(&u->ring, u->br_entries,
+                                        RL_URING_BGID, 0, &ret);
+    }
     if (!u->br) {
         bufring_off(u);
         return;
     }
+    ring_len = u->br_entries * sizeof(struct io_uring_buf);
+    bufs_len = (size_t)u->br_entries * u->br_size;
+    if (inc && !(u->br_off = calloc(u->br_entries, sizeof(*u->br_off))))
+        goto err_unregister;
     u->br_bufs = mmap(NULL, bufs_len, PROT_READ | PROT_WRITE,
                       MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     if (u->br_bufs == MAP_FAILED) {
@@ -240,6 +277,8 @@ static void bufring_setup(struct rl_uring *u)
 err_unregister:
     io_uring_unregister_buf_ring(&u->ring, RL_URING_BGID);
     munmap(u->br, ring_len);
+    free(u->br_off);
+    u->br_off = NULL;
     u->br = NULL;
     bufring_off(u);
 }
@@ -706,20 +745,41 @@ static unsigned on_recv_buffer(struct rl_uring *u, rl_op *op,
 {
     bool more = c->flags & IORING_CQE_F_MORE;
     unsigned bid = c->flags >> IORING_CQE_BUFFER_SHIFT;
+    bool recycle = false;
     char *buf = NULL;
 
     if (c->flags & IORING_CQE_F_BUFFER) {
         buf = u->br_bufs + (size_t)bid * u->br_size;
-        u->br_free--;
+        recycle = true;
+        if (u->br_off) {
+            /* Incremental: this piece starts where the last one of this
+             * buffer ended; the buffer is done without BUF_MORE. Nothing
+             * received consumed nothing: the kernel keeps the buffer at
+             * the head of its ring (without BUF_MORE), so it must not be
+             * added again. */
+            if (c->res <= 0) {
+                buf = NULL;
+                recycle = false;
+            } else {
+                buf += u->br_off[bid];
+                if (c->flags & IORING_CQE_F_BUF_MORE) {
+                    u->br_off[bid] += (uint32_t)c->res;
+                    recycle = false;
+                }
+            }
+        }
+        if (recycle)
+            u->br_free--;
     }
     if (c->res > 0 && buf) {
         if (!more)
             rearm_or_defer(u, op);
         rl__op_complete(u->loop, op, c->res, RL_CQE_MORE | RL_CQE_BUFFER, buf);
-        bufring_recycle(u, bid);
+        if (recycle)
+            bufring_recycle(u, bid);
         return 1;
     }
-    if (buf)
+    if (recycle)
         bufring_recycle(u, bid);
     if (c->res == -ENOBUFS) {
         /* Never shown: wait for buffers, then re-arm (if the kernel did

@@ -75,6 +75,8 @@ static unsigned kernel_features(void)
         f |= RL_FEAT_MULTISHOT_ACCEPT | RL_FEAT_BUFRING | RL_FEAT_CANCEL_FD;
     if (v >= KVER(6, 0))
         f |= RL_FEAT_MULTISHOT_RECV;
+    if (v >= KVER(6, 12))
+        f |= RL_FEAT_BUFRING_INC;
     return f;
 }
 
@@ -235,7 +237,7 @@ static unsigned features_in_use(struct rl_uring *u, unsigned disable)
         f |= RL_FEAT_EXT_ARG;
     /* Multishot recv picks from the buffer ring. */
     if (!(f & RL_FEAT_BUFRING))
-        f &= ~RL_FEAT_MULTISHOT_RECV;
+        f &= ~(RL_FEAT_MULTISHOT_RECV | RL_FEAT_BUFRING_INC);
     return f;
 }
 
@@ -272,8 +274,8 @@ static int uring_init(rl_loop *loop, const struct rl_loop_config *cfg,
     rl_list_init(&u->nofd);
     rl_list_init(&u->nobufs);
     rl_list_init(&u->deferred);
-    u->br_entries = cfg->bufring_entries ? cfg->bufring_entries : 256;
-    u->br_size = cfg->bufring_size ? cfg->bufring_size : 16384;
+    u->br_entries = cfg->bufring_entries; /* 0: bufring_setup() picks */
+    u->br_size = cfg->bufring_size;
     ret = ring_setup(u, sq, disable, why, whylen);
     if (ret < 0)
         goto err_free;

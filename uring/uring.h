@@ -26,6 +26,12 @@
 
 /* Buffer group id of the backend's provided-buffer ring. */
 #define RL_URING_BGID 0
+/* Its default shape: whole buffers, or large ones consumed in pieces
+ * (bufring_inc); 4 MiB either way. */
+#define RL_URING_BR_ENTRIES 256
+#define RL_URING_BR_SIZE (16 * 1024)
+#define RL_URING_BR_INC_ENTRIES 16
+#define RL_URING_BR_INC_SIZE (256 * 1024)
 
 enum rl_uring_bufring_state {
     RL_URING_BR_NONE = 0, /* not set up yet (lazy) */
@@ -77,7 +83,11 @@ struct rl_uring {
     unsigned br_entries;
     unsigned br_size;
     unsigned br_free; /* buffers the kernel can still pick */
-    char *scratch;    /* br_size bytes for the poll+recv(2) emulation */
+    /* With bufring_inc: bytes of each buffer the kernel has filled so far
+     * (the next piece starts there); the buffer is recycled when a
+     * completion comes without IORING_CQE_F_BUF_MORE. */
+    uint32_t *br_off;
+    char *scratch; /* br_size bytes for the poll+recv(2) emulation */
 };
 
 /* uring/uring.c */

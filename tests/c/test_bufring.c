@@ -3,7 +3,9 @@
  * multishot recv on many connections at once with only 4 loop buffers
  * (rl_loop_config.bufring_entries = 4), so the ring runs dry inside the
  * backend (-ENOBUFS) again and again; every byte must still arrive, in
- * order, on every connection, followed by EOF.
+ * order, on every connection, followed by EOF. With bufring_inc the
+ * kernel fills each buffer in pieces, so the connections' data interleave
+ * inside one buffer; the backend must hand each piece out where it lies.
  */
 #include "helpers.h"
 
@@ -198,6 +200,14 @@ static void test_exhaustion_small_buffers(void **state)
     run_exhaustion(4, 512);
 }
 
+/* The default buffers: with bufring_inc (Linux 6.12+) a few large ones
+ * that every connection's pieces share, one after another. */
+static void test_default_buffers(void **state)
+{
+    (void)state;
+    run_exhaustion(0, 0);
+}
+
 /* After exhaustion the same loop keeps serving new connections. */
 static void test_recovery_then_new_connection(void **state)
 {
@@ -246,6 +256,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         RLT_TEST(test_exhaustion_4_buffers),
         RLT_TEST(test_exhaustion_small_buffers),
+        RLT_TEST(test_default_buffers),
         RLT_TEST(test_recovery_then_new_connection),
     };
     int r = rlt_init();

@@ -30,6 +30,7 @@
 static const char *const feature_words[] = {
     "multishot_accept", "multishot_recv", "bufring",   "defer_taskrun",
     "coop_taskrun",     "multishot_poll", "cancel_fd", "ext_arg",
+    "bufring_inc",
 };
 #define NWORDS ((int)(sizeof(feature_words) / sizeof(feature_words[0])))
 
@@ -445,7 +446,7 @@ static void test_disable(void **state)
     setenv("RINGLOOP_DISABLE",
            "multishot_accept,multishot_recv,bufring,"
            "defer_taskrun,coop_taskrun,multishot_poll,"
-           "cancel_fd,ext_arg",
+           "cancel_fd,ext_arg,bufring_inc",
            1);
     r = new_loop(&loop, RL_BACKEND_URING, 0);
     env_restore(&be);
