@@ -152,6 +152,11 @@ struct LoopObject {
     PyObject *current_handle;
     PyObject *weakreflist;
     PyThreadState *tstate; /* saved while the backend sleeps */
+    /* stream.c: while a protocol takes received data, what it writes to
+     * stream transports waits on this list (strong references) and leaves
+     * in one sendmsg per transport when the callback returns. */
+    PyObject *corked;
+    int cork_depth;
     unsigned long thread_id;
     double slow_callback_duration;
     int debug;

@@ -82,7 +82,9 @@ typedef struct {
     bool write_paused;
     bool connected; /* connection_made() was scheduled */
     bool lost_done; /* connection_lost() was called */
+    bool corked;    /* queued writes wait for the end of a delivery */
     uint8_t pipe;   /* PIPE_NONE (a socket), PIPE_READ or PIPE_WRITE */
+    PyObject *cork_next; /* the loop's corked list (a strong reference) */
 } StreamObject;
 
 static PyObject *oserror(int err)
@@ -160,11 +162,17 @@ static void stop_reading(StreamObject *s)
         rl_op_cancel(s->loop->rl, &s->rop);
 }
 
-/* asyncio's _force_close(). */
+static void uncork(StreamObject *s);
+
+/* asyncio's _force_close(). What is corked is sent first: asyncio's
+ * write() would have sent it already. */
 static void force_close(StreamObject *s, PyObject *exc)
 {
     if (s->conn_lost)
         return;
+    uncork(s);
+    if (s->conn_lost)
+        return; /* the send failed: that closed it */
     empty_waiter_done(s, exc);
     if (rl_op_in_flight(&s->wop))
         rl_op_cancel(s->loop->rl, &s->wop); /* its completion clears wq */
@@ -413,27 +421,42 @@ static int deliver_buffered(StreamObject *s, const char *p, Py_ssize_t n)
     return 0;
 }
 
-/* Data for the protocol, whichever kind it is now. */
+static void cork_begin(LoopObject *loop);
+static void cork_end(LoopObject *loop);
+
+/* Data for the protocol, whichever kind it is now. What the protocol
+ * writes meanwhile (a reply, or many to pipelined requests) is corked: it
+ * leaves in one sendmsg per transport when the callback returns. */
 static int deliver(StreamObject *s, PyObject *data)
 {
+    LoopObject *loop = s->loop;
     PyObject *r;
+    int ret = 0;
 
-    if (s->buffered)
-        return deliver_buffered(s, PyBytes_AS_STRING(data),
-                                PyBytes_GET_SIZE(data));
+    cork_begin(loop);
+    if (s->buffered) {
+        ret = deliver_buffered(s, PyBytes_AS_STRING(data),
+                               PyBytes_GET_SIZE(data));
+        goto out;
+    }
     /* Hot: one call per received chunk, with the interned name and no
      * argument tuple (call_proto builds both from C strings). */
-    if (!s->protocol)
-        return -1;
-    r = PyObject_CallMethodOneArg(s->protocol, s->loop->st->str_data_received,
+    if (!s->protocol) {
+        ret = -1;
+        goto out;
+    }
+    r = PyObject_CallMethodOneArg(s->protocol, loop->st->str_data_received,
                                   data);
     if (!r) {
         proto_failed(s, rlpy_exc_take(),
                      "Fatal error: protocol.data_received() call failed.");
-        return -1;
+        ret = -1;
+        goto out;
     }
     Py_DECREF(r);
-    return 0;
+out:
+    cork_end(loop);
+    return ret;
 }
 
 static bool enter_ctx(StreamObject *s)
@@ -558,11 +581,13 @@ static void recv_buf_done(rl_loop *rl, rl_op *op)
         goto out;
     ctx = enter_ctx(s);
     if (res > 0) {
+        cork_begin(s->loop);
         r = PyObject_CallMethod(s->protocol, "buffer_updated", "i", res);
         if (!r)
             fatal_error(s, rlpy_exc_take(),
                         "Fatal error: protocol.buffer_updated() call failed.");
         Py_XDECREF(r);
+        cork_end(s->loop);
     } else if (res == 0) {
         if (s->paused) {
             s->pending_eof = true;
@@ -783,6 +808,91 @@ static bool wq_idle(StreamObject *s)
     return s->whead == s->wtail && !rl_op_in_flight(&s->wop);
 }
 
+/* ---- corking ----------------------------------------------------------- */
+
+static void cork_begin(LoopObject *loop)
+{
+    loop->cork_depth++;
+}
+
+/* Send what s queued while corked: at once, as write() would have, in one
+ * sendmsg; what the socket does not take goes on as any queued data. */
+static void uncork(StreamObject *s)
+{
+    size_t i, n = 0;
+    ssize_t sent;
+
+    if (!s->corked)
+        return;
+    s->corked = false;
+    if (s->conn_lost || rl_op_in_flight(&s->wop) || s->whead == s->wtail)
+        return;
+    for (i = s->whead; i < s->wtail && n < WQ_IOV; i++, n++) {
+        struct wentry *e = &s->wq[i];
+        s->iov[n].iov_base = PyBytes_AS_STRING(e->data) + e->off;
+        s->iov[n].iov_len = (size_t)(PyBytes_GET_SIZE(e->data) - e->off);
+    }
+    memset(&s->msg, 0, sizeof(s->msg));
+    s->msg.msg_iov = s->iov;
+    s->msg.msg_iovlen = n;
+    sent = sendmsg(s->fd, &s->msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent < 0) {
+        if (errno != EAGAIN && errno != EINTR) {
+            wq_clear(s);
+            fatal_error(s, oserror(errno),
+                        "Fatal write error on socket transport");
+            return;
+        }
+        sent = 0;
+    }
+    wq_consume(s, sent);
+    if (s->whead < s->wtail) {
+        write_submit(s);
+        maybe_pause(s);
+    } else if (s->closing || s->eof_req) {
+        write_drained(s);
+    }
+}
+
+/* The delivery that began with cork_begin() returned: send what was
+ * corked. A transport stays listed (and referenced) until here, even when
+ * something uncorked it earlier. */
+static void cork_end(LoopObject *loop)
+{
+    if (--loop->cork_depth > 0 || !loop->corked)
+        return;
+    while (loop->corked) {
+        StreamObject *s = (StreamObject *)loop->corked;
+        loop->corked = s->cork_next;
+        s->cork_next = NULL;
+        uncork(s);
+        Py_DECREF(s);
+    }
+}
+
+/* write() while corked: queue data (a reference to bytes, else a copy);
+ * the first such write lists s on the loop. -1 with an exception set. */
+static int cork_write(StreamObject *s, const Py_buffer *v, PyObject *data)
+{
+    PyObject *keep = PyBytes_CheckExact(data)
+                         ? Py_NewRef(data)
+                         : PyBytes_FromStringAndSize(v->buf, v->len);
+
+    if (!keep || wq_push(s, keep, 0) < 0) {
+        Py_XDECREF(keep);
+        return -1;
+    }
+    if (!s->corked) {
+        s->corked = true;
+        s->cork_next = s->loop->corked;
+        s->loop->corked = Py_NewRef((PyObject *)s);
+    }
+    /* Past the high-water mark asyncio would have sent, then paused. */
+    if (s->wsize > s->high)
+        uncork(s);
+    return 0;
+}
+
 static int check_data(PyObject *data)
 {
     if (!PyObject_CheckBuffer(data)) {
@@ -815,6 +925,11 @@ static int write_one(StreamObject *s, PyObject *data)
     }
     if (s->pipe && s->closing)
         goto out; /* asyncio's pipes drop writes once closing */
+    if (s->corked || (s->loop->cork_depth && !s->pipe && wq_idle(s))) {
+        n = cork_write(s, &v, data);
+        PyBuffer_Release(&v);
+        return (int)n;
+    }
     if (wq_idle(s)) {
         if (s->pipe) /* non-blocking, as asyncio sets it */
             n = write(s->fd, v.buf, (size_t)v.len);
@@ -1100,6 +1215,7 @@ static PyObject *stream_write_eof(StreamObject *s, PyObject *unused)
         return stream_close(s, NULL);
     if (s->closing || s->eof_req)
         Py_RETURN_NONE;
+    uncork(s);
     s->eof_req = true;
     if (wq_idle(s) && shutdown(s->fd, SHUT_WR) < 0)
         return PyErr_SetFromErrno(PyExc_OSError);
@@ -1118,6 +1234,7 @@ static PyObject *stream_close(StreamObject *s, PyObject *unused)
     (void)unused;
     if (s->closing)
         Py_RETURN_NONE;
+    uncork(s);
     s->closing = true;
     stop_reading(s);
     if (wq_idle(s)) {
@@ -1226,6 +1343,7 @@ static PyObject *stream_make_empty_waiter(StreamObject *s, PyObject *unused)
         PyObject_CallMethod((PyObject *)s->loop, "create_future", NULL);
     if (!s->empty_waiter)
         return NULL;
+    uncork(s);
     if (wq_idle(s))
         empty_waiter_done(s, NULL);
     return Py_NewRef(s->empty_waiter);
@@ -1300,6 +1418,7 @@ static PyObject *stream_set_write_buffer_limits(StreamObject *s, PyObject *args,
                      "high (%zd) must be >= low (%zd) must be >= 0", high, low);
         return NULL;
     }
+    uncork(s);
     s->high = high;
     s->low = low;
     maybe_pause(s);
@@ -1316,6 +1435,7 @@ static PyObject *stream_get_write_buffer_limits(StreamObject *s,
 static PyObject *stream_get_write_buffer_size(StreamObject *s, PyObject *unused)
 {
     (void)unused;
+    uncork(s); /* asyncio's write() sends at once: count what it would not */
     return PyLong_FromSsize_t(s->wsize);
 }
 
@@ -1351,6 +1471,7 @@ static PyObject *stream_close_now(StreamObject *s, PyObject *unused)
     long fd;
 
     (void)unused;
+    uncork(s);
     if (s->lost_done || !s->sock || rl_op_in_flight(&s->rop) ||
         rl_op_in_flight(&s->wop))
         Py_RETURN_NONE;

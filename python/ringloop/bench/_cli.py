@@ -28,11 +28,14 @@ class Scenario:
     style: str = ""
     conns: int = 0
     size: str = ""
+    pipeline: int = 1  # HTTP: requests wrk sends per batch on a connection
 
     @property
     def name(self) -> str:
         if self.kind == "echo":
             return f"echo/{self.style}/{self.size}/c{self.conns}"
+        if self.kind == "http" and self.pipeline > 1:
+            return f"http/pipe{self.pipeline}/c{self.conns}"
         if self.kind == "http":
             return f"http/c{self.conns}"
         return "micro"
@@ -42,6 +45,10 @@ class Scenario:
         if self.kind == "echo":
             return (f"echo, {self.style} style, {self.size[:-1]} KiB messages,"
                     f" {self.conns} connection{'s' if self.conns > 1 else ''}")
+        if self.kind == "http" and self.pipeline > 1:
+            return (f"HTTP hello-world (httptools protocol) under wrk, "
+                    f"{self.pipeline} pipelined requests per batch, "
+                    f"{self.conns} connections")
         if self.kind == "http":
             return (f"HTTP hello-world (httptools protocol) under wrk, "
                     f"{self.conns} connections")
@@ -55,10 +62,12 @@ def _echo(style: str, size: str, conns: int) -> Scenario:
 QUICK = [_echo("protocol", "1k", 50), _echo("protocol", "1k", 500),
          _echo("protocol", "64k", 50), _echo("buffered", "1k", 50),
          _echo("streams", "1k", 50), _echo("sock", "1k", 50),
-         Scenario("http", "http", 50), Scenario("micro")]
+         Scenario("http", "http", 50), Scenario("http", "http", 50, "", 16),
+         Scenario("micro")]
 FULL = ([_echo(st, sz, c) for st in STYLES for sz in SIZES
          for c in (1, 50, 500)] +
         [Scenario("http", "http", 50), Scenario("http", "http", 500),
+         Scenario("http", "http", 50, "", 16),
          Scenario("micro")])
 
 # Per mode: duration, warmup, rounds, micro ops per sample, micro samples.
@@ -210,7 +219,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     rec = run_echo(s, sc.name, loop, sc.style, sc.conns,
                                    SIZES[sc.size])
                 elif sc.kind == "http":
-                    rec = run_http(s, sc.name, loop, sc.conns)
+                    rec = run_http(s, sc.name, loop, sc.conns,
+                                   pipeline=sc.pipeline)
                 else:
                     rec = run_micro(s, loop)
                 rec["round"] = rnd

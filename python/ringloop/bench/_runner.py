@@ -28,6 +28,17 @@ from ._server import HTTP_RESPONSE
 START_TIMEOUT = 20.0  # a server must listen within this many seconds
 STOP_TIMEOUT = 15.0   # and exit within this many after SIGTERM
 
+# wrk's request() for pipelining: that many requests in one write (wrk counts
+# each response, and takes the latency of the batch).
+WRK_PIPELINE = r"""
+init = function(args)
+  local r = {}
+  for i = 1, %d do r[i] = wrk.format(nil, "/") end
+  batch = table.concat(r)
+end
+request = function() return batch end
+"""
+
 # wrk's done() hook: print the summary as one JSON line.
 WRK_SCRIPT = r"""
 done = function(summary, latency, requests)
@@ -292,9 +303,10 @@ def http_seconds(duration: float) -> int:
 
 
 def run_http(s: Settings, scenario: str, loop: str, conns: int,
-             extra: Sequence[str] = ()) -> dict[str, Any]:
-    """One HTTP measurement: loop's httptools server under wrk; the server's
-    CPU time comes from /proc around the measured wrk run."""
+             extra: Sequence[str] = (), pipeline: int = 1) -> dict[str, Any]:
+    """One HTTP measurement: loop's httptools server under wrk (sending
+    `pipeline` requests at a time on each connection); the server's CPU
+    time comes from /proc around the measured wrk run."""
     rec = _record(scenario, loop)
     if s.wrk is None:
         rec["error"] = "wrk is not installed"
@@ -302,6 +314,8 @@ def run_http(s: Settings, scenario: str, loop: str, conns: int,
     server = Server(s, loop, "http", extra)
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
     try:
+        if pipeline > 1:
+            script.write(WRK_PIPELINE % pipeline)
         script.write(WRK_SCRIPT)
         script.close()
         if server.error:
