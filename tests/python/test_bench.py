@@ -70,7 +70,7 @@ def test_bench_smoke(tmp_path: Any) -> None:
             row = doc["summary"][name][loop]
             assert "error" not in row
             keys = (("ops_per_s",) if name.startswith("micro/") else
-                    ("rps", "us_per_req", "p50_us", "p99_us"))
+                    ("rps", "us_per_req", "p50_us", "p99_us", "load_util"))
             for key in keys:
                 assert row[key] > 0, (name, loop, key)
     # No uvloop in this run: the targets are reported, never asserted.
@@ -108,3 +108,22 @@ def test_bench_ratios_pair_rounds() -> None:
     assert row["rps_ratio_range"] == [1.2, 1.5]
     assert summary["t/c50"]["ringloop-uring"]["error"] == "boom"
     assert "rps" not in summary["t/c50"]["ringloop-uring"]
+
+
+def test_bench_marks_load_bound_targets() -> None:
+    # A throughput target measured while the load generator had no CPU
+    # left says so; one with a load generator to spare does not.
+    def runs(scenario: str, load: float) -> list[dict[str, Any]]:
+        return [{"scenario": scenario, "loop": loop, "round": 0, "ok": True,
+                 "error": None, "rps": rps, "load_util": load}
+                for loop, rps in (("uvloop", 100.0),
+                                  ("ringloop-uring", 101.0))]
+
+    summary = _report.summarize(
+        runs("http/c50", 0.99) + runs("echo/sock/1k/c50", 0.5),
+        ["http/c50", "echo/sock/1k/c50"], ["uvloop", "ringloop-uring"])
+    targets = {t["scenario"]: t for t in _report.check_targets(summary)}
+    assert targets["http/c50"]["load_bound"] == 0.99
+    assert "load_bound" not in targets["echo/sock/1k/c50"]
+    text = "\n".join(_report.targets_table(list(targets.values())))
+    assert "load-bound: the load generator used 99% of its CPU" in text

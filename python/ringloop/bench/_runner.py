@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import select
 import shutil
 import signal
@@ -255,6 +256,7 @@ def run_echo(s: Settings, scenario: str, loop: str, style: str, conns: int,
         rec.update(ok=True, rps=res["rps"],
                    us_per_req=res.get("server_cpu_us_per_req"),
                    server_util=res.get("server_cpu_util"),
+                   load_util=res.get("client_cpu_util"),
                    p50_us=res["latency_us"]["p50"],
                    p99_us=res["latency_us"]["p99"])
         return rec
@@ -288,11 +290,18 @@ def _wrk(s: Settings, port: int, conns: int, seconds: int,
     assert s.wrk is not None
     argv = [s.wrk, "-t1", f"-c{conns}", f"-d{seconds}s", "-s", script,
             f"http://127.0.0.1:{port}/"]
+    # wrk's CPU time: what the children reaped meanwhile used (the server,
+    # also a child, is reaped only after it stops).
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = _spawn(argv, s.load_cpu, {}, stdout=subprocess.PIPE,
                stderr=subprocess.PIPE)
     out, err = _finish(p, seconds + 60)
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
-        return json.loads(out.strip().splitlines()[-1]), None
+        res = json.loads(out.strip().splitlines()[-1])
+        res["cpu_s"] = (ru1.ru_utime - ru0.ru_utime +
+                        ru1.ru_stime - ru0.ru_stime)
+        return res, None
     except (ValueError, IndexError):
         return {}, f"wrk failed (status {p.returncode}): {_tail(out + err)}"
 
@@ -352,8 +361,11 @@ def run_http(s: Settings, scenario: str, loop: str, conns: int,
         rec.update(ok=True, rps=res["requests"] / seconds,
                    us_per_req=cpu / res["requests"],
                    server_util=cpu / res["duration_us"],
+                   load_util=res["cpu_s"] * 1e6 / res["duration_us"],
                    p50_us=float(res["latency_us"]["p50"]),
-                   p99_us=float(res["latency_us"]["p99"]))
+                   # wrk (4.2) reports a p99 of 0 for some pipelined
+                   # runs: no number rather than a wrong one
+                   p99_us=float(res["latency_us"]["p99"]) or None)
         return rec
     finally:
         server.kill()
