@@ -666,26 +666,35 @@ static void pipe_arm(StreamObject *s)
 
 static void write_done(rl_loop *rl, rl_op *op);
 
-static void write_submit(StreamObject *s)
+/* Point s->iov (and, for a socket, s->msg) at the queued data; the
+ * number of iovecs. */
+static size_t wq_iov(StreamObject *s)
 {
     size_t i, n = 0;
-    int ret;
 
-    if (rl_op_in_flight(&s->wop))
-        return; /* never prep an op the loop owns; its completion resubmits */
     for (i = s->whead; i < s->wtail && n < WQ_IOV; i++, n++) {
         struct wentry *e = &s->wq[i];
         s->iov[n].iov_base = PyBytes_AS_STRING(e->data) + e->off;
         s->iov[n].iov_len = (size_t)(PyBytes_GET_SIZE(e->data) - e->off);
     }
-    if (s->pipe) {
+    memset(&s->msg, 0, sizeof(s->msg));
+    s->msg.msg_iov = s->iov;
+    s->msg.msg_iovlen = n;
+    return n;
+}
+
+static void write_submit(StreamObject *s)
+{
+    size_t n;
+    int ret;
+
+    if (rl_op_in_flight(&s->wop))
+        return; /* never prep an op the loop owns; its completion resubmits */
+    n = wq_iov(s);
+    if (s->pipe)
         rl_prep_writev(&s->wop, s->fd, s->iov, n, -1, write_done, s);
-    } else {
-        memset(&s->msg, 0, sizeof(s->msg));
-        s->msg.msg_iov = s->iov;
-        s->msg.msg_iovlen = n;
+    else
         rl_prep_sendmsg(&s->wop, s->fd, &s->msg, MSG_NOSIGNAL, write_done, s);
-    }
     ret = rl_submit(s->loop->rl, &s->wop);
     if (ret < 0) {
         wq_clear(s);
@@ -819,7 +828,6 @@ static void cork_begin(LoopObject *loop)
  * sendmsg; what the socket does not take goes on as any queued data. */
 static void uncork(StreamObject *s)
 {
-    size_t i, n = 0;
     ssize_t sent;
 
     if (!s->corked)
@@ -827,14 +835,7 @@ static void uncork(StreamObject *s)
     s->corked = false;
     if (s->conn_lost || rl_op_in_flight(&s->wop) || s->whead == s->wtail)
         return;
-    for (i = s->whead; i < s->wtail && n < WQ_IOV; i++, n++) {
-        struct wentry *e = &s->wq[i];
-        s->iov[n].iov_base = PyBytes_AS_STRING(e->data) + e->off;
-        s->iov[n].iov_len = (size_t)(PyBytes_GET_SIZE(e->data) - e->off);
-    }
-    memset(&s->msg, 0, sizeof(s->msg));
-    s->msg.msg_iov = s->iov;
-    s->msg.msg_iovlen = n;
+    wq_iov(s);
     sent = sendmsg(s->fd, &s->msg, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (sent < 0) {
         if (errno != EAGAIN && errno != EINTR) {
