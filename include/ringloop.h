@@ -102,7 +102,8 @@ enum rl_feature {
     RL_FEAT_CANCEL_FD = 1u << 6,        /* cancel all ops of an fd at once */
     RL_FEAT_EXT_ARG = 1u << 7,          /* wait timeout without an SQE */
     RL_FEAT_BUFRING_INC = 1u << 8,      /* large provided buffers, each
-                                           consumed a piece per recv */
+                                           consumed a piece per recv
+                                           (Linux 6.15+) */
 };
 #define RL_FEAT_ALL 0x1ffu
 

@@ -32,7 +32,9 @@
 #define NEVENTS 128
 #define BUDGET 8 /* results per multishot op per iteration, for fairness */
 #define EV_WAKE UINT64_MAX
-#define EP_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET)
+/* Every registration; EPOLLOUT only while something waits to write (a UDP
+ * socket registered with it would report an edge per datagram sent). */
+#define EP_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLPRI | EPOLLET)
 
 enum { Q_READ, Q_WRITE, Q_POLL, NQ };
 enum { T_AGAIN, T_DONE, T_BUDGET }; /* what run_op() left behind */
@@ -46,6 +48,7 @@ enum { T_AGAIN, T_DONE, T_BUDGET }; /* what run_op() left behind */
 #define FD_ALWAYS 2u /* epoll refused it (EPERM: a regular file) */
 #define FD_KNOWN 4u  /* FD_BLOCK is valid */
 #define FD_BLOCK 8u  /* blocking mode, and not a file: may sleep */
+#define FD_OUT 16u   /* EPOLLOUT is in the registration */
 
 struct fdent {
     struct rl_list q[NQ];
@@ -141,21 +144,56 @@ static bool queued(const struct ep *b, int fd, int q)
     return (size_t)fd < b->nfds && !rl_list_empty(&b->fds[fd].q[q]);
 }
 
-/* Register fd once (entry must exist). 0 or -errno. */
-static int fd_arm(struct ep *b, int fd)
+/* Set fd's registration (entry must exist): EP_EVENTS, plus EPOLLOUT if
+ * out. 1: this call (re)registered fd, and the kernel reports its current
+ * state as an edge; 0: nothing to do; -errno. */
+static int fd_set_events(struct ep *b, int fd, bool out)
 {
     struct fdent *e = &b->fds[fd];
-    struct epoll_event ev = {.events = EP_EVENTS, .data.u64 = (uint64_t)fd};
+    struct epoll_event ev = {.events = EP_EVENTS | (out ? EPOLLOUT : 0),
+                             .data.u64 = (uint64_t)fd};
+    int ctl = e->flags & FD_REG ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 
-    if (e->flags & (FD_REG | FD_ALWAYS))
+    if (e->flags & FD_ALWAYS)
         return 0;
-    if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST)
-        e->flags |= FD_REG;
-    else if (errno == EPERM)
-        e->flags |= FD_ALWAYS;
-    else
-        return -errno;
-    return 0;
+    if ((e->flags & FD_REG) && out == !!(e->flags & FD_OUT))
+        return 0;
+    if (epoll_ctl(b->epfd, ctl, fd, &ev) < 0) {
+        if (ctl == EPOLL_CTL_ADD && errno == EPERM) {
+            e->flags |= FD_ALWAYS; /* a regular file: always ready */
+            return 0;
+        }
+        /* Registered behind our back (EEXIST), or gone from the set
+         * (ENOENT): the other call says what it holds. */
+        if (errno != EEXIST && errno != ENOENT)
+            return -errno;
+        ctl = ctl == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+        if (epoll_ctl(b->epfd, ctl, fd, &ev) < 0)
+            return -errno;
+    }
+    e->flags = (e->flags & ~FD_OUT) | FD_REG | (out ? FD_OUT : 0);
+    return 1;
+}
+
+/* Register fd, adding EPOLLOUT if out and it is not there yet. */
+static int fd_arm(struct ep *b, int fd, bool out)
+{
+    return fd_set_events(b, fd, out || (b->fds[fd].flags & FD_OUT));
+}
+
+/* Something on fd still waits for writability. */
+static bool wants_out(const struct ep *b, int fd)
+{
+    const struct fdent *e = &b->fds[fd];
+    struct rl_list *n;
+
+    if (!rl_list_empty(&e->q[Q_WRITE]))
+        return true;
+    for (n = e->q[Q_POLL].next; n != &e->q[Q_POLL]; n = n->next)
+        if (rl_container_of(n, rl_op, node)->u.poll.events &
+            (POLLOUT | POLLWRNORM))
+            return true;
+    return false;
 }
 
 /* accept, read and write have no per-call "don't wait" flag: true if fd
@@ -349,7 +387,7 @@ static void fd_forget(struct ep *b, int fd)
 /* op (on batch) would block: queue it behind fd's other waiters. */
 static void park(struct ep *b, rl_op *op, int q)
 {
-    int r = fd_get(b, op->fd) ? fd_arm(b, op->fd) : -ENOMEM;
+    int r = fd_get(b, op->fd) ? fd_arm(b, op->fd, q == Q_WRITE) : -ENOMEM;
 
     if (r < 0) {
         finish(b, op, r);
@@ -403,14 +441,15 @@ static void try_poll(rl_loop *loop, rl_op *op, int *n)
     struct ep *b = loop->backend;
     struct fdent *e = fd_get(b, op->fd);
     struct pollfd p = {.fd = op->fd, .events = (short)op->u.poll.events};
-    bool fresh = e && !(e->flags & (FD_REG | FD_ALWAYS));
-    int r = e ? fd_arm(b, op->fd) : -ENOMEM;
+    int r = e ? fd_arm(b, op->fd, op->u.poll.events & (POLLOUT | POLLWRNORM))
+              : -ENOMEM;
+    bool fresh = r == 1;
 
     if (r < 0) {
         finish(b, op, r);
         return;
     }
-    if ((!fresh || (e->flags & FD_ALWAYS)) && poll(&p, 1, 0) > 0 &&
+    if (!fresh && poll(&p, 1, 0) > 0 &&
         !(op->flags & RL_F_MULTISHOT)) {
         finish(b, op, p.revents);
         return;
@@ -521,6 +560,11 @@ static int dispatch(rl_loop *loop, int fd, unsigned ev)
         n += run_queue(loop, fd, Q_READ);
     if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
         n += run_queue(loop, fd, Q_WRITE);
+    /* Writable with no writer left (the callbacks may have closed fd, or
+     * moved the table): stop asking, until one waits again. */
+    if ((ev & EPOLLOUT) && (size_t)fd < b->nfds &&
+        (b->fds[fd].flags & FD_OUT) && !wants_out(b, fd))
+        (void)fd_set_events(b, fd, false);
     return n;
 }
 
@@ -742,7 +786,7 @@ static int ep_fork(rl_loop *loop)
     close(b->evfd);
     close(b->epfd);
     for (i = 0; i < b->nfds; i++)
-        b->fds[i].flags &= ~FD_REG;
+        b->fds[i].flags &= ~(FD_REG | FD_OUT);
     cancel_fd(b, -1, true);
     return instance_open(b, NULL, 0);
 }

@@ -220,10 +220,10 @@ static void bufring_sizes(struct rl_uring *u, bool inc, unsigned cfg_entries,
 /*
  * Register the provided-buffer ring and fill it; called at the first
  * multishot recv. With bufring_inc the kernel fills each buffer a piece
- * per recv (IOU_PBUF_RING_INC, Linux 6.12+), so large buffers serve small
- * and large reads alike; if the kernel refuses that, whole buffers. On
- * any other failure the backend emulates multishot recv with POLL_ADD +
- * recv(2) from then on.
+ * per recv (IOU_PBUF_RING_INC; used from Linux 6.15), so large buffers
+ * serve small and large reads alike; if the kernel refuses that, whole
+ * buffers. On any other failure the backend emulates multishot recv with
+ * POLL_ADD + recv(2) from then on.
  */
 static void bufring_setup(struct rl_uring *u)
 {
@@ -753,19 +753,13 @@ static unsigned on_recv_buffer(struct rl_uring *u, rl_op *op,
         recycle = true;
         if (u->br_off) {
             /* Incremental: this piece starts where the last one of this
-             * buffer ended; the buffer is done without BUF_MORE. Nothing
-             * received consumed nothing: the kernel keeps the buffer at
-             * the head of its ring (without BUF_MORE), so it must not be
-             * added again. */
-            if (c->res <= 0) {
-                buf = NULL;
+             * buffer ended. Without BUF_MORE the kernel is done with the
+             * buffer whatever res says (a recv that got nothing keeps its
+             * buffer unreported, except from io-wq, which consumes it). */
+            buf += u->br_off[bid];
+            if (c->flags & IORING_CQE_F_BUF_MORE) {
+                u->br_off[bid] += c->res > 0 ? (uint32_t)c->res : 0;
                 recycle = false;
-            } else {
-                buf += u->br_off[bid];
-                if (c->flags & IORING_CQE_F_BUF_MORE) {
-                    u->br_off[bid] += (uint32_t)c->res;
-                    recycle = false;
-                }
             }
         }
         if (recycle)

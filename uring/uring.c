@@ -75,7 +75,12 @@ static unsigned kernel_features(void)
         f |= RL_FEAT_MULTISHOT_ACCEPT | RL_FEAT_BUFRING | RL_FEAT_CANCEL_FD;
     if (v >= KVER(6, 0))
         f |= RL_FEAT_MULTISHOT_RECV;
-    if (v >= KVER(6, 12))
+    /* IOU_PBUF_RING_INC is 6.12, but before 6.15 a multishot recv's
+     * deferred final completion could be posted after a later piece of
+     * the same buffer (fixed by "io_uring: ensure deferred completions
+     * are flushed for multishot"), and the pieces' order is how we know
+     * where each one lies. */
+    if (v >= KVER(6, 15))
         f |= RL_FEAT_BUFRING_INC;
     return f;
 }

@@ -83,6 +83,7 @@ typedef struct {
     bool connected; /* connection_made() was scheduled */
     bool lost_done; /* connection_lost() was called */
     bool corked;    /* queued writes wait for the end of a delivery */
+    bool cork_listed; /* on the loop's corked list (until cork_end) */
     uint8_t pipe;   /* PIPE_NONE (a socket), PIPE_READ or PIPE_WRITE */
     PyObject *cork_next; /* the loop's corked list (a strong reference) */
 } StreamObject;
@@ -866,6 +867,7 @@ static void cork_end(LoopObject *loop)
         StreamObject *s = (StreamObject *)loop->corked;
         loop->corked = s->cork_next;
         s->cork_next = NULL;
+        s->cork_listed = false;
         uncork(s);
         Py_DECREF(s);
     }
@@ -883,8 +885,10 @@ static int cork_write(StreamObject *s, const Py_buffer *v, PyObject *data)
         Py_XDECREF(keep);
         return -1;
     }
-    if (!s->corked) {
-        s->corked = true;
+    s->corked = true;
+    /* Uncorked early (get_write_buffer_size(), ...), s is still listed. */
+    if (!s->cork_listed) {
+        s->cork_listed = true;
         s->cork_next = s->loop->corked;
         s->loop->corked = Py_NewRef((PyObject *)s);
     }
@@ -1217,6 +1221,8 @@ static PyObject *stream_write_eof(StreamObject *s, PyObject *unused)
     if (s->closing || s->eof_req)
         Py_RETURN_NONE;
     uncork(s);
+    if (s->closing) /* the send failed: that closed it */
+        Py_RETURN_NONE;
     s->eof_req = true;
     if (wq_idle(s) && shutdown(s->fd, SHUT_WR) < 0)
         return PyErr_SetFromErrno(PyExc_OSError);
@@ -1236,6 +1242,8 @@ static PyObject *stream_close(StreamObject *s, PyObject *unused)
     if (s->closing)
         Py_RETURN_NONE;
     uncork(s);
+    if (s->closing) /* the send failed: that closed it */
+        Py_RETURN_NONE;
     s->closing = true;
     stop_reading(s);
     if (wq_idle(s)) {

@@ -212,6 +212,107 @@ static void test_repeating_socket_with_recv(void **state)
     rl_loop_free(loop);
 }
 
+/* Fill fd's send buffer to the last byte it takes. */
+static void fill(int fd)
+{
+    static char junk[65536];
+
+    for (size_t len = sizeof(junk); len > 0; len /= 2) {
+        while (send(fd, junk, len, MSG_DONTWAIT) > 0)
+            ;
+        if (errno != EAGAIN)
+            fail_msg("filling the send buffer: %s", strerror(errno));
+    }
+}
+
+/* Read what is there on fd; the bytes read. */
+static size_t drain(int fd)
+{
+    static char buf[65536];
+    size_t got = 0;
+    ssize_t n;
+
+    while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+        got += (size_t)n;
+    return got;
+}
+
+/*
+ * Waiting to write, again and again, on an fd that is also read from: the
+ * epoll backend asks for writability only while something waits for it,
+ * and must ask again each time (a lost edge would hang the writer).
+ */
+static void test_writers_wait_again(void **state)
+{
+    rl_loop *loop = rlt_loop_new(NULL);
+    struct poll_op rx, tx, pout;
+    char rbuf[16], *big = calloc(1, 256 * 1024);
+    int sv[2];
+
+    (void)state;
+    assert_non_null(big);
+    rlt_socketpair(sv);
+    memset(&rx, 0, sizeof(rx));
+    rl_prep_recv(&rx.op, sv[0], rbuf, sizeof(rbuf), 0, poll_cb, &rx);
+    assert_int_equal(rl_submit(loop, &rx.op), 0);
+    rlt_run_for(loop, 2);
+    for (int round = 1; round <= 5; round++) {
+        /* A send that must wait for room. */
+        fill(sv[0]);
+        memset(&tx, 0, sizeof(tx));
+        rl_prep_send(&tx.op, sv[0], big, 256 * 1024, 0, poll_cb, &tx);
+        assert_int_equal(rl_submit(loop, &tx.op), 0);
+        rlt_run_for(loop, 2);
+        for (int i = 0; tx.finals == 0 && !rlt_failed(); i++) {
+            if (i == RLT_GUARD_MS / 5)
+                fail_msg("round %d: the waiting send never ran again", round);
+            drain(sv[1]);
+            rlt_run_until_count(loop, &tx.finals, 1, 5);
+        }
+        if (tx.res <= 0)
+            fail_msg("round %d: send after the buffer filled: %s", round,
+                     rlt_res_str(tx.res));
+        drain(sv[1]);
+
+        /* A one-shot POLLOUT on the full socket fires once there is room,
+         * not before. */
+        fill(sv[0]);
+        arm_poll(loop, &pout, sv[0], POLLOUT, false);
+        rlt_run_for(loop, 2);
+        if (pout.calls)
+            fail_msg("round %d: POLLOUT fired on a full socket (res %s)",
+                     round, rlt_res_str(pout.res));
+        for (int i = 0; pout.finals == 0 && !rlt_failed(); i++) {
+            if (i == RLT_GUARD_MS / 5)
+                fail_msg("round %d: POLLOUT never fired once there was room",
+                         round);
+            drain(sv[1]);
+            rlt_run_until_count(loop, &pout.finals, 1, 5);
+        }
+        if (pout.res < 0 || !(pout.res & POLLOUT))
+            fail_msg("round %d: POLLOUT res %s", round,
+                     rlt_res_str(pout.res));
+        drain(sv[1]);
+        /* Writable again, nothing waits to write: the reader still gets
+         * what arrives. */
+        assert_int_equal(send(sv[1], "r", 1, 0), 1);
+        if (!rlt_run_until_count(loop, &rx.finals, round, RLT_GUARD_MS))
+            fail_msg("round %d: the recv next to the writers did not complete",
+                     round);
+        assert_int_equal(rx.res, 1);
+        memset(&rx.op, 0, sizeof(rx.op));
+        rl_prep_recv(&rx.op, sv[0], rbuf, sizeof(rbuf), 0, poll_cb, &rx);
+        assert_int_equal(rl_submit(loop, &rx.op), 0);
+    }
+    assert_int_equal(rl_op_cancel(loop, &rx.op), 0);
+    rlt_run_until_count(loop, &rx.finals, 6, RLT_GUARD_MS);
+    RLT_ASSERT_OK();
+    rlt_close(loop, sv[0]);
+    rlt_close(loop, sv[1]);
+    free(big);
+    rl_loop_free(loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -219,6 +320,7 @@ int main(void)
         RLT_TEST(test_oneshot_socket),
         RLT_TEST(test_repeating),
         RLT_TEST(test_repeating_socket_with_recv),
+        RLT_TEST(test_writers_wait_again),
     };
     int r = rlt_init();
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
 from typing import Any, Callable
 
 import pytest
@@ -271,3 +272,98 @@ def test_large_writes_pause_as_asyncio(run: Any) -> None:
 
     n, was_paused = run(main())
     assert was_paused
+
+
+@pytest.mark.parametrize("uncork", ["get_write_buffer_size", "past_high"])
+def test_early_uncork_keeps_other_transports(run: Any, uncork: str) -> None:
+    """data_received writes to another transport B, then twice to its own
+    with something that sends at once in between: B's bytes, and what is
+    written to B later, must still arrive."""
+
+    async def main() -> tuple[bytes, bytes]:
+        loop = asyncio.get_running_loop()
+        a1, a2 = socket.socketpair()
+        b1, b2 = socket.socketpair()
+        for s in (a1, a2, b1, b2):
+            s.setblocking(False)
+
+        class P(asyncio.Protocol):
+            def connection_made(self, transport: Any) -> None:
+                self.transport = transport
+
+            def data_received(self, data: bytes) -> None:
+                tb.write(b"to-b ")
+                self.transport.write(b"1")
+                if uncork == "get_write_buffer_size":
+                    assert self.transport.get_write_buffer_size() == 0
+                else:
+                    self.transport.write(b"x" * 70000)
+                self.transport.write(b"2")
+
+        ta, _ = await loop.create_connection(P, sock=a1)
+        tb, _ = await loop.create_connection(asyncio.Protocol, sock=b1)
+        await loop.sock_sendall(a2, b"go")
+        got_b = await asyncio.wait_for(loop.sock_recv(b2, 100), 10)
+        tb.write(b"later")
+        while not got_b.endswith(b"later"):
+            got_b += await asyncio.wait_for(loop.sock_recv(b2, 100), 10)
+        want_a = 2 + (70000 if uncork == "past_high" else 0)
+        got_a = b""
+        while len(got_a) < want_a:
+            got_a += await asyncio.wait_for(loop.sock_recv(a2, 1 << 20), 10)
+        ta.close()
+        tb.close()
+        for s in (a2, b2):
+            s.close()
+        return got_a, got_b
+
+    got_a, got_b = run(main())
+    assert got_b == b"to-b later"
+    assert got_a[:1] == b"1" and got_a[-1:] == b"2"
+
+
+@pytest.mark.parametrize("then", ["write_eof", "close"])
+def test_end_after_write_to_reset_peer(run: Any, then: str) -> None:
+    """The peer reset the connection before data_received writes and ends
+    the transport: the failed send closes it, and write_eof()/close() then
+    return None (as with asyncio) instead of raising."""
+
+    async def main() -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        ls = socket.socket()
+        ls.bind(("127.0.0.1", 0))
+        ls.listen()
+        c = socket.socket()
+        c.connect(ls.getsockname())
+        a, _ = ls.accept()
+        a.setblocking(False)
+        ls.close()
+        res: dict[str, Any] = {}
+        done = loop.create_future()
+
+        class P(asyncio.Protocol):
+            def connection_made(self, transport: Any) -> None:
+                self.transport = transport
+
+            def data_received(self, data: bytes) -> None:
+                self.transport.write(b"reply")
+                res["call"] = getattr(self.transport, then)()
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                res["lost"] = res.get("lost", 0) + 1
+                if not done.done():
+                    done.set_result(None)
+
+        loop.set_exception_handler(lambda loop, ctx: None)
+        c.send(b"go")
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                     struct.pack("ii", 1, 0))
+        c.close()  # a reset: the data stays readable, sends fail
+        await asyncio.sleep(0.05)
+        await loop.connect_accepted_socket(P, a)
+        await asyncio.wait_for(done, 10)
+        await asyncio.sleep(0.01)
+        return res
+
+    res = run(main())
+    assert res == {"call": None, "lost": 1}
