@@ -907,7 +907,10 @@ class NetMixin:
 
     async def sock_sendall(self, sock: socket.socket, data: Any) -> None:
         """Send all of data to sock."""
-        return await self._sock_sendall(sock, data)  # type: ignore
+        # None: all of it went at once (the common case), nothing to wait for
+        fut = self._sock_sendall(sock, data)  # type: ignore
+        if fut is not None:
+            await fut
 
     async def sock_sendto(self, sock: socket.socket, data: Any,
                           address: Any) -> int:

@@ -155,7 +155,9 @@ static int rlpy_exec(PyObject *mod)
         intern(&st->str_exception, "exception") < 0 ||
         intern(&st->str_handle, "handle") < 0 ||
         intern(&st->str_source_traceback, "source_traceback") < 0 ||
-        intern(&st->str_data_received, "data_received") < 0)
+        intern(&st->str_data_received, "data_received") < 0 ||
+        intern(&st->str_create_future, "create_future") < 0 ||
+        intern(&st->str_add_done_callback, "add_done_callback") < 0)
         return -1;
     if (PyModule_AddStringConstant(mod, "CORE_VERSION", "0.1.0") < 0)
         return -1;
@@ -198,6 +200,8 @@ static int rlpy_clear(PyObject *mod)
     Py_CLEAR(st->str_handle);
     Py_CLEAR(st->str_source_traceback);
     Py_CLEAR(st->str_data_received);
+    Py_CLEAR(st->str_create_future);
+    Py_CLEAR(st->str_add_done_callback);
     return 0;
 }
 

@@ -483,7 +483,8 @@ static SockOpObject *sockop_new(LoopObject *loop, PyObject *sock, int kind)
     o->kind = kind;
     o->op.fd = fd;
     PyObject_GC_Track(o);
-    o->fut = PyObject_CallMethod((PyObject *)loop, "create_future", NULL);
+    o->fut = PyObject_CallMethodNoArgs((PyObject *)loop,
+                                       loop->st->str_create_future);
     if (!o->fut) {
         Py_DECREF(o);
         return NULL;
@@ -513,7 +514,8 @@ static PyObject *start(SockOpObject *o)
         Py_DECREF(o);
         return NULL;
     }
-    r = PyObject_CallMethod(o->fut, "add_done_callback", "O", (PyObject *)o);
+    r = PyObject_CallMethodOneArg(o->fut, o->loop->st->str_add_done_callback,
+                                  (PyObject *)o);
     Py_XDECREF(r);
     PyErr_Clear();
     fut = Py_NewRef(o->fut);
@@ -641,39 +643,49 @@ PyObject *rlpy_sock_recvfrom_into(LoopObject *loop, PyObject *const *args,
     return recv_common(loop, args[0], args[1], K_RECVFROM_INTO);
 }
 
+/* None when all of data went at once (no future: the sock_sendall()
+ * coroutine returns without waiting), else a future for the rest. */
 PyObject *rlpy_sock_sendall(LoopObject *loop, PyObject *const *args,
                             Py_ssize_t nargs)
 {
     SockOpObject *o;
+    Py_buffer view;
+    ssize_t n = 0;
+    int fd;
 
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "sock_sendall(sock, data)");
         return NULL;
     }
+    if (rlpy_loop_check_closed(loop) < 0)
+        return NULL;
     if (loop->debug && check_nonblocking(args[0]) < 0)
         return NULL;
-    o = sockop_new(loop, args[0], K_SENDALL);
-    if (!o)
+    fd = sock_fd(args[0]);
+    if (fd < 0 || PyObject_GetBuffer(args[1], &view, PyBUF_SIMPLE) < 0)
         return NULL;
-    if (PyObject_GetBuffer(args[1], &o->view, PyBUF_SIMPLE) < 0) {
-        Py_DECREF(o);
-        return NULL;
-    }
-    o->view_held = true;
     /* As asyncio: send what fits now, wait only for the rest. */
-    while (o->view.len > 0) {
-        ssize_t n = send(o->op.fd, o->view.buf, (size_t)o->view.len,
-                         MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno != EAGAIN)
-            return finish_now(o, errno_exc(errno));
-        if (n >= 0)
-            o->done = n;
-        break;
+    while (view.len > 0) {
+        n = send(fd, view.buf, (size_t)view.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n >= 0 || errno != EINTR)
+            break;
     }
-    if (o->done == o->view.len)
-        return finish_now(o, Py_NewRef(Py_None));
+    if (n < 0 && errno != EAGAIN) {
+        PyBuffer_Release(&view);
+        return errno_exc(errno);
+    }
+    if (n == view.len) {
+        PyBuffer_Release(&view);
+        Py_RETURN_NONE;
+    }
+    o = sockop_new(loop, args[0], K_SENDALL);
+    if (!o) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    o->view = view;
+    o->view_held = true;
+    o->done = n > 0 ? n : 0;
     return start(o);
 }
 
