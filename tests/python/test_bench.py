@@ -127,3 +127,20 @@ def test_bench_marks_load_bound_targets() -> None:
     assert "load_bound" not in targets["echo/sock/1k/c50"]
     text = "\n".join(_report.targets_table(list(targets.values())))
     assert "load-bound: the load generator used 99% of its CPU" in text
+
+
+def test_bench_ratio_skips_missing_metric() -> None:
+    # wrk may report no p99 for one loop's run: that round has no ratio
+    # for it, and the rest of the summary stands.
+    runs = [{"scenario": "http/pipe16/c50", "loop": loop, "round": r,
+             "ok": True, "error": None, "rps": 100.0 * (r + 1),
+             "p99_us": p99}
+            for r in range(2)
+            for loop, p99 in (("uvloop", 500.0),
+                              ("ringloop-uring", None if r else 250.0))]
+    summary = _report.summarize(runs, ["http/pipe16/c50"],
+                                ["uvloop", "ringloop-uring"])
+    row = summary["http/pipe16/c50"]["ringloop-uring"]
+    assert row["p99_us"] == 250.0
+    assert row["p99_us_ratio"] == 0.5
+    assert row["rps_ratio"] == 1.0

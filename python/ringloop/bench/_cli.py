@@ -227,6 +227,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 records.append(rec)
                 _progress(len(records), total, rec)
 
+    # The raw runs first: what was measured outlives a failure below.
+    with open(os.path.join(args.out, "runs.json"), "w") as f:
+        json.dump(records, f, indent=1)
     names = [sc.name for sc in scenarios if sc.kind != "micro"]
     if any(sc.kind == "micro" for sc in scenarios):
         names += [f"micro/{n}" for n in MICRO_NAMES]

@@ -122,8 +122,11 @@ def summarize(records: list[dict[str, Any]], scenarios: Sequence[str],
                     if not vals:
                         continue
                     summary[key] = _median(vals)
+                    # A metric a run lacks (wrk's p99 under pipelining)
+                    # has no ratio in that round.
                     ratios = [r[key] / base[r["round"]][key] for r in runs
-                              if r["round"] in base and
+                              if r.get(key) is not None and
+                              r["round"] in base and
                               base[r["round"]].get(key)]
                     if ratios:
                         summary[key + "_ratio"] = _median(ratios)
