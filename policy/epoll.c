@@ -165,12 +165,18 @@ static int fd_set_events(struct ep *b, int fd, bool out)
         }
         /* Registered behind our back (EEXIST), or gone from the set
          * (ENOENT): the other call says what it holds. */
-        if (errno != EEXIST && errno != ENOENT)
-            return -errno;
-        ctl = ctl == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-        if (epoll_ctl(b->epfd, ctl, fd, &ev) < 0)
-            return -errno;
+        if (errno == EEXIST || errno == ENOENT) {
+            ctl = ctl == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+            if (epoll_ctl(b->epfd, ctl, fd, &ev) == 0)
+                goto done;
+        }
+        /* Closed behind our back: whatever reuses the number registers
+         * afresh. */
+        if (errno == EBADF || errno == ENOENT)
+            e->flags &= ~(FD_REG | FD_OUT);
+        return -errno;
     }
+done:
     e->flags = (e->flags & ~FD_OUT) | FD_REG | (out ? FD_OUT : 0);
     return 1;
 }
@@ -552,18 +558,23 @@ static int dispatch(rl_loop *loop, int fd, unsigned ev)
     struct ep *b = loop->backend;
     int n = 0;
 
+    bool idle_out;
+
     if ((size_t)fd >= b->nfds)
         return 0;
+    idle_out = (ev & EPOLLOUT) && !wants_out(b, fd);
     if (!rl_list_empty(&b->fds[fd].q[Q_POLL]))
         n += run_polls(loop, fd, ev);
     if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))
         n += run_queue(loop, fd, Q_READ);
     if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
         n += run_queue(loop, fd, Q_WRITE);
-    /* Writable with no writer left (the callbacks may have closed fd, or
-     * moved the table): stop asking, until one waits again. */
-    if ((ev & EPOLLOUT) && (size_t)fd < b->nfds &&
-        (b->fds[fd].flags & FD_OUT) && !wants_out(b, fd))
+    /* An edge for writability that nobody waited for (a datagram socket
+     * reports one per send): stop asking, until a writer waits again. An
+     * edge that served writers keeps it, as they may soon wait again. The
+     * callbacks may have closed fd or moved the table. */
+    if (idle_out && (size_t)fd < b->nfds && (b->fds[fd].flags & FD_OUT) &&
+        !wants_out(b, fd))
         (void)fd_set_events(b, fd, false);
     return n;
 }

@@ -141,12 +141,16 @@ def _set_reuseport(sock: socket.socket) -> None:
                          "SO_REUSEPORT defined but not implemented.")
 
 
+try:
+    from ssl import SSLSocket as _SSLSocket
+except ImportError:  # pragma: no cover
+    _SSLSocket = ()  # type: ignore
+
+
 def _check_ssl_socket(sock: Any) -> None:
-    try:
-        import ssl
-    except ImportError:  # pragma: no cover
-        return
-    if isinstance(sock, ssl.SSLSocket):
+    """As asyncio: the sock_* methods refuse an ssl.SSLSocket (they would
+    move its bytes past TLS)."""
+    if isinstance(sock, _SSLSocket):
         raise TypeError("Socket cannot be of type SSLSocket")
 
 
@@ -887,26 +891,33 @@ class NetMixin:
 
     async def sock_recv(self, sock: socket.socket, n: int) -> bytes:
         """Receive up to n bytes from sock."""
+        if isinstance(sock, _SSLSocket):
+            _check_ssl_socket(sock)
         return await self._sock_recv(sock, n)  # type: ignore
 
     async def sock_recv_into(self, sock: socket.socket, buf: Any) -> int:
         """Receive into buf; return the number of bytes."""
+        _check_ssl_socket(sock)
         return await self._sock_recv_into(sock, buf)  # type: ignore
 
     async def sock_recvfrom(self, sock: socket.socket,
                             bufsize: int) -> tuple[bytes, Any]:
         """Receive a datagram of up to bufsize bytes: (data, address)."""
+        _check_ssl_socket(sock)
         return await self._sock_recvfrom(sock, bufsize)  # type: ignore
 
     async def sock_recvfrom_into(self, sock: socket.socket, buf: Any,
                                  nbytes: int = 0) -> tuple[int, Any]:
         """Receive a datagram into buf: (nbytes, address)."""
+        _check_ssl_socket(sock)
         if nbytes:
             buf = memoryview(buf)[:nbytes]
         return await self._sock_recvfrom_into(sock, buf)  # type: ignore
 
     async def sock_sendall(self, sock: socket.socket, data: Any) -> None:
         """Send all of data to sock."""
+        if isinstance(sock, _SSLSocket):
+            _check_ssl_socket(sock)
         # None: all of it went at once (the common case), nothing to wait for
         fut = self._sock_sendall(sock, data)  # type: ignore
         if fut is not None:
@@ -915,6 +926,7 @@ class NetMixin:
     async def sock_sendto(self, sock: socket.socket, data: Any,
                           address: Any) -> int:
         """Send a datagram to address; return the number of bytes sent."""
+        _check_ssl_socket(sock)
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             try:
                 return await self._sock_sendto(  # type: ignore
@@ -928,6 +940,7 @@ class NetMixin:
 
     async def sock_connect(self, sock: socket.socket, address: Any) -> None:
         """Connect sock to address (resolved in the executor if needed)."""
+        _check_ssl_socket(sock)
         if self._debug and sock.gettimeout() != 0:
             raise ValueError("the socket must be non-blocking")
         if sock.family != socket.AF_UNIX:
@@ -939,6 +952,7 @@ class NetMixin:
 
     async def sock_accept(self, sock: socket.socket) -> tuple[Any, Any]:
         """Accept a connection: (conn, address); conn is non-blocking."""
+        _check_ssl_socket(sock)
         return await self._sock_accept(sock)  # type: ignore
 
     # ---- sendfile --------------------------------------------------------

@@ -211,3 +211,29 @@ def test_getaddrinfo_getnameinfo(run: Any) -> None:
         assert name == ("127.0.0.1", "80")
 
     run(main())
+
+
+@pytest.mark.parametrize("method", [
+    "sock_recv", "sock_recv_into", "sock_recvfrom", "sock_recvfrom_into",
+    "sock_sendall", "sock_sendto", "sock_connect", "sock_accept"])
+def test_sock_methods_refuse_ssl_socket(run: Any, method: str) -> None:
+    """An ssl.SSLSocket's bytes must not bypass TLS: TypeError, as asyncio."""
+    import ssl
+
+    args = {"sock_recv": (10,), "sock_recv_into": (bytearray(10),),
+            "sock_recvfrom": (10,), "sock_recvfrom_into": (bytearray(10),),
+            "sock_sendall": (b"plaintext",),
+            "sock_sendto": (b"plaintext", ("127.0.0.1", 9)),
+            "sock_connect": (("127.0.0.1", 9),), "sock_accept": ()}[method]
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        ctx = ssl.create_default_context()
+        with socket.socket() as raw:
+            raw.setblocking(False)
+            with ctx.wrap_socket(raw, server_hostname="localhost",
+                                 do_handshake_on_connect=False) as s:
+                with pytest.raises(TypeError, match="SSLSocket"):
+                    await getattr(loop, method)(s, *args)
+
+    run(main())
