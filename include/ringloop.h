@@ -116,9 +116,9 @@ RL_EXTERN int rl_feature_parse(const char *list, unsigned *out);
  * Loop
  */
 struct rl_loop_config {
-    int backend;              /* enum rl_backend_kind; 0 = auto */
-    unsigned sq_entries;      /* io_uring SQ size; 0 = 256 */
-    unsigned disable;         /* enum rl_feature bits, ORed with the env */
+    int backend;         /* enum rl_backend_kind; 0 = auto */
+    unsigned sq_entries; /* io_uring SQ size; 0 = 256 */
+    unsigned disable;    /* enum rl_feature bits, ORed with the env */
     /* Receive buffers. io_uring: the provided-buffer ring, bufring_entries
      * (a power of 2) buffers of bufring_size bytes; 0 and 0 = 16 x 256 KiB
      * with bufring_inc, else 256 x 16 KiB (4 MiB either way). epoll: one

@@ -455,8 +455,7 @@ static void try_poll(rl_loop *loop, rl_op *op, int *n)
         finish(b, op, r);
         return;
     }
-    if (!fresh && poll(&p, 1, 0) > 0 &&
-        !(op->flags & RL_F_MULTISHOT)) {
+    if (!fresh && poll(&p, 1, 0) > 0 && !(op->flags & RL_F_MULTISHOT)) {
         finish(b, op, p.revents);
         return;
     }

@@ -244,8 +244,8 @@ static void bufring_setup(struct rl_uring *u)
         u->features &= ~RL_FEAT_BUFRING_INC;
         inc = false;
         bufring_sizes(u, false, cfg_entries, cfg_size);
-        u->br = rl_uring_setup_buf_ring(&u->ring, u->br_entries,
-                                        RL_URING_BGID, 0, &ret);
+        u->br = rl_uring_setup_buf_ring(&u->ring, u->br_entries, RL_URING_BGID,
+                                        0, &ret);
     }
     if (!u->br) {
         bufring_off(u);

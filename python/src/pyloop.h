@@ -93,7 +93,7 @@ typedef struct rlpy_state {
     PyObject *str_exception;
     PyObject *str_handle;
     PyObject *str_source_traceback;
-    PyObject *str_data_received; /* called once per received chunk */
+    PyObject *str_data_received;     /* called once per received chunk */
     PyObject *str_create_future;     /* sock_*: once per call */
     PyObject *str_add_done_callback; /* sock_*: once per call */
 } rlpy_state;
@@ -141,7 +141,7 @@ struct rlpy_fdslot {
 struct LoopObject {
     PyObject_HEAD rl_loop *rl; /* NULL before __init__ and after close() */
     rlpy_state *st;
-    HandleObject *sched; /* scheduled handles (doubly linked) */
+    HandleObject *sched;    /* scheduled handles (doubly linked) */
     HandleObject *last_new; /* borrowed: the handle scheduled last */
     rlpy_freelist free_handles, free_timers;
     struct rlpy_fdslot *fds;
@@ -215,8 +215,7 @@ void rlpy_freelist_clear(rlpy_freelist *fl);
  * phase holds a reference to it; the loop drops it when closing, and
  * reports it. */
 void rlpy_dgram_loop_closed(PyObject *transport);
-int rlpy_dgram_traverse_queued(PyObject *transport, visitproc visit,
-                               void *arg);
+int rlpy_dgram_traverse_queued(PyObject *transport, visitproc visit, void *arg);
 /* Visit the scheduled handles, or what they refer to for those the loop
  * owns alone and keeps untracked (see handle.c). */
 int rlpy_sched_traverse(LoopObject *loop, visitproc visit, void *arg);

@@ -80,11 +80,11 @@ typedef struct {
     bool rbuf_stale; /* set_protocol() replaced rbuf's protocol */
     bool eof_req;    /* write_eof() */
     bool write_paused;
-    bool connected; /* connection_made() was scheduled */
-    bool lost_done; /* connection_lost() was called */
-    bool corked;    /* queued writes wait for the end of a delivery */
-    bool cork_listed; /* on the loop's corked list (until cork_end) */
-    uint8_t pipe;   /* PIPE_NONE (a socket), PIPE_READ or PIPE_WRITE */
+    bool connected;      /* connection_made() was scheduled */
+    bool lost_done;      /* connection_lost() was called */
+    bool corked;         /* queued writes wait for the end of a delivery */
+    bool cork_listed;    /* on the loop's corked list (until cork_end) */
+    uint8_t pipe;        /* PIPE_NONE (a socket), PIPE_READ or PIPE_WRITE */
     PyObject *cork_next; /* the loop's corked list (a strong reference) */
 } StreamObject;
 

@@ -280,8 +280,8 @@ static void test_writers_wait_again(void **state)
         arm_poll(loop, &pout, sv[0], POLLOUT, false);
         rlt_run_for(loop, 2);
         if (pout.calls)
-            fail_msg("round %d: POLLOUT fired on a full socket (res %s)",
-                     round, rlt_res_str(pout.res));
+            fail_msg("round %d: POLLOUT fired on a full socket (res %s)", round,
+                     rlt_res_str(pout.res));
         for (int i = 0; pout.finals == 0 && !rlt_failed(); i++) {
             if (i == RLT_GUARD_MS / 5)
                 fail_msg("round %d: POLLOUT never fired once there was room",
@@ -290,8 +290,7 @@ static void test_writers_wait_again(void **state)
             rlt_run_until_count(loop, &pout.finals, 1, 5);
         }
         if (pout.res < 0 || !(pout.res & POLLOUT))
-            fail_msg("round %d: POLLOUT res %s", round,
-                     rlt_res_str(pout.res));
+            fail_msg("round %d: POLLOUT res %s", round, rlt_res_str(pout.res));
         drain(sv[1]);
         /* Writable again, nothing waits to write: the reader still gets
          * what arrives. */

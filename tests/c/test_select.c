@@ -28,9 +28,9 @@
 /* The words, in bit order, that tests.cmake registers RINGLOOP_DISABLE
  * variants for; checked against the library here. */
 static const char *const feature_words[] = {
-    "multishot_accept", "multishot_recv", "bufring",   "defer_taskrun",
-    "coop_taskrun",     "multishot_poll", "cancel_fd", "ext_arg",
-    "bufring_inc",
+    "multishot_accept", "multishot_recv", "bufring",
+    "defer_taskrun",    "coop_taskrun",   "multishot_poll",
+    "cancel_fd",        "ext_arg",        "bufring_inc",
 };
 #define NWORDS ((int)(sizeof(feature_words) / sizeof(feature_words[0])))
 
