@@ -555,9 +555,8 @@ static int run_queue(rl_loop *loop, int fd, int q)
 static int dispatch(rl_loop *loop, int fd, unsigned ev)
 {
     struct ep *b = loop->backend;
-    int n = 0;
-
     bool idle_out;
+    int n = 0;
 
     if ((size_t)fd >= b->nfds)
         return 0;

@@ -94,7 +94,7 @@ typedef struct rlpy_state {
     PyObject *str_handle;
     PyObject *str_source_traceback;
     PyObject *str_data_received;     /* called once per received chunk */
-    PyObject *str_create_future;     /* sock_*: once per call */
+    PyObject *str_create_future;     /* sock_*: once per waiting call */
     PyObject *str_add_done_callback; /* sock_*: once per call */
 } rlpy_state;
 

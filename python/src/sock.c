@@ -462,18 +462,12 @@ static int sock_int(PyObject *sock, const char *name)
     return (int)v;
 }
 
-/* A new SockOp with its future; the caller fills it and calls start(). */
-static SockOpObject *sockop_new(LoopObject *loop, PyObject *sock, int kind)
+/* A new SockOp on fd (sock's, the loop checked open) with its future. */
+static SockOpObject *sockop_make(LoopObject *loop, PyObject *sock, int fd,
+                                 int kind)
 {
-    SockOpObject *o;
-    int fd;
+    SockOpObject *o = PyObject_GC_New(SockOpObject, loop->st->SockOpType);
 
-    if (rlpy_loop_check_closed(loop) < 0)
-        return NULL;
-    fd = sock_fd(sock);
-    if (fd < 0)
-        return NULL;
-    o = PyObject_GC_New(SockOpObject, loop->st->SockOpType);
     if (!o)
         return NULL;
     memset((char *)o + sizeof(PyObject), 0, sizeof(*o) - sizeof(PyObject));
@@ -490,6 +484,17 @@ static SockOpObject *sockop_new(LoopObject *loop, PyObject *sock, int kind)
         return NULL;
     }
     return o;
+}
+
+/* A new SockOp with its future; the caller fills it and calls start(). */
+static SockOpObject *sockop_new(LoopObject *loop, PyObject *sock, int kind)
+{
+    int fd;
+
+    if (rlpy_loop_check_closed(loop) < 0)
+        return NULL;
+    fd = sock_fd(sock);
+    return fd < 0 ? NULL : sockop_make(loop, sock, fd, kind);
 }
 
 /* Submit o's op; returns its future. Consumes the caller's reference: the
@@ -678,7 +683,7 @@ PyObject *rlpy_sock_sendall(LoopObject *loop, PyObject *const *args,
         PyBuffer_Release(&view);
         Py_RETURN_NONE;
     }
-    o = sockop_new(loop, args[0], K_SENDALL);
+    o = sockop_make(loop, args[0], fd, K_SENDALL);
     if (!o) {
         PyBuffer_Release(&view);
         return NULL;

@@ -861,7 +861,7 @@ static void uncork(StreamObject *s)
  * something uncorked it earlier. */
 static void cork_end(LoopObject *loop)
 {
-    if (--loop->cork_depth > 0 || !loop->corked)
+    if (--loop->cork_depth > 0)
         return;
     while (loop->corked) {
         StreamObject *s = (StreamObject *)loop->corked;
@@ -931,9 +931,10 @@ static int write_one(StreamObject *s, PyObject *data)
     if (s->pipe && s->closing)
         goto out; /* asyncio's pipes drop writes once closing */
     if (s->corked || (s->loop->cork_depth && !s->pipe && wq_idle(s))) {
-        n = cork_write(s, &v, data);
+        int r = cork_write(s, &v, data);
+
         PyBuffer_Release(&v);
-        return (int)n;
+        return r;
     }
     if (wq_idle(s)) {
         if (s->pipe) /* non-blocking, as asyncio sets it */
@@ -1348,8 +1349,8 @@ static PyObject *stream_make_empty_waiter(StreamObject *s, PyObject *unused)
         PyErr_SetString(PyExc_RuntimeError, "Empty waiter is already set");
         return NULL;
     }
-    s->empty_waiter =
-        PyObject_CallMethod((PyObject *)s->loop, "create_future", NULL);
+    s->empty_waiter = PyObject_CallMethodNoArgs((PyObject *)s->loop,
+                                                s->loop->st->str_create_future);
     if (!s->empty_waiter)
         return NULL;
     uncork(s);
