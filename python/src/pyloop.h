@@ -8,7 +8,8 @@
  *   fdwatch.c  add_reader/add_writer: level-triggered fd watches
  *   stream.c   StreamTransport: TCP/Unix stream transports, and pipes
  *   datagram.c DatagramTransport: UDP/Unix datagram transports
- *   sock.c     sock_* methods (one op, one future) and the server Acceptor
+ *   sock.c     sock_* methods (one op, one future)
+ *   acceptor.c the server Acceptor (multishot accept)
  * Transports and sock_* operations hold their own rl_op structs and find
  * the loop's rl_loop in LoopObject.rl. sock_* ops count themselves in the
  * fd table (struct rlpy_fdslot.nops) so that the backend forgets an fd once
@@ -252,7 +253,9 @@ extern PyType_Spec rlpy_dgram_spec;
 
 /* ---- sock.c ------------------------------------------------------------ */
 extern PyType_Spec rlpy_sockop_spec;
-extern PyType_Spec rlpy_acceptor_spec;
+/* sock.fileno() as an int; -1 with an exception (OSError for a closed
+ * socket). */
+int rlpy_sock_fd(PyObject *sock);
 PyObject *rlpy_sock_recv(LoopObject *, PyObject *const *, Py_ssize_t);
 PyObject *rlpy_sock_recv_into(LoopObject *, PyObject *const *, Py_ssize_t);
 PyObject *rlpy_sock_recvfrom(LoopObject *, PyObject *const *, Py_ssize_t);
@@ -265,5 +268,8 @@ PyObject *rlpy_sock_wait_writable(LoopObject *, PyObject *sock);
 PyObject *rlpy_sockaddr_to_py(const struct sockaddr *sa, socklen_t len);
 int rlpy_sockaddr_from_py(int family, PyObject *addr,
                           struct sockaddr_storage *ss, socklen_t *len);
+
+/* ---- acceptor.c -------------------------------------------------------- */
+extern PyType_Spec rlpy_acceptor_spec;
 
 #endif /* RINGLOOP_PYLOOP_H */
