@@ -3,6 +3,8 @@
 #
 #   RINGLOOP_PYTHON   interpreter (default: python3)
 #   RINGLOOP_VENV     venv directory (default: build/venv-pyX.Y)
+#   RINGLOOP_PY_BUILD CMake build directory of `pip install .` (default:
+#                     build/py-<wheel tag>); two builds at once need two
 #
 # Expects $root (the checkout). Sets $pyver, $venv, $vpy (the venv's python)
 # and $pip (an array: pip, quiet).
@@ -36,14 +38,15 @@ venv_require() {
 # build/BUILD-NAME-<wheel tag> (so the build requirements live in the venv,
 # not in an isolated build environment).
 install_ringloop() {
-    local name=$1 def args=()
+    local name=$1 def args=() bdir="$root/build/$1-{wheel_tag}"
     shift
+    bdir=${RINGLOOP_PY_BUILD:-$bdir}
     for def in "$@"; do
         args+=(--config-settings=cmake.define."$def")
     done
     venv_require scikit_build_core='scikit-build-core>=0.10'
     echo "== python $pyver: pip install ."
     "${pip[@]}" install --no-build-isolation --force-reinstall --no-deps \
-        --config-settings=build-dir="$root/build/$name-{wheel_tag}" \
+        --config-settings=build-dir="$bdir" \
         ${args[@]+"${args[@]}"} "$root"
 }

@@ -36,6 +36,7 @@ _PY313 = sys.version_info >= (3, 13)
 _HAS_IPv6 = hasattr(socket, "AF_INET6")
 _ACCEPT_RETRY_DELAY = 1.0  # asyncio.constants.ACCEPT_RETRY_DELAY
 _unset = object()
+_Future = asyncio.Future
 
 
 def _ipaddr_info(host: Any, port: Any, family: int, type: int, proto: int,
@@ -888,23 +889,28 @@ class NetMixin:
                                       proto=proto, flags=flags)
 
     # ---- sock_* ----------------------------------------------------------
+    # The C methods try the call at once and return its result, or a future
+    # when it has to wait for the socket (see sock.c).
 
     async def sock_recv(self, sock: socket.socket, n: int) -> bytes:
         """Receive up to n bytes from sock."""
         if isinstance(sock, _SSLSocket):
             _check_ssl_socket(sock)
-        return await self._sock_recv(sock, n)  # type: ignore
+        r = self._sock_recv(sock, n)  # type: ignore
+        return (await r) if isinstance(r, _Future) else r
 
     async def sock_recv_into(self, sock: socket.socket, buf: Any) -> int:
         """Receive into buf; return the number of bytes."""
         _check_ssl_socket(sock)
-        return await self._sock_recv_into(sock, buf)  # type: ignore
+        r = self._sock_recv_into(sock, buf)  # type: ignore
+        return (await r) if isinstance(r, _Future) else r
 
     async def sock_recvfrom(self, sock: socket.socket,
                             bufsize: int) -> tuple[bytes, Any]:
         """Receive a datagram of up to bufsize bytes: (data, address)."""
         _check_ssl_socket(sock)
-        return await self._sock_recvfrom(sock, bufsize)  # type: ignore
+        r = self._sock_recvfrom(sock, bufsize)  # type: ignore
+        return (await r) if isinstance(r, _Future) else r
 
     async def sock_recvfrom_into(self, sock: socket.socket, buf: Any,
                                  nbytes: int = 0) -> tuple[int, Any]:
@@ -912,16 +918,17 @@ class NetMixin:
         _check_ssl_socket(sock)
         if nbytes:
             buf = memoryview(buf)[:nbytes]
-        return await self._sock_recvfrom_into(sock, buf)  # type: ignore
+        r = self._sock_recvfrom_into(sock, buf)  # type: ignore
+        return (await r) if isinstance(r, _Future) else r
 
     async def sock_sendall(self, sock: socket.socket, data: Any) -> None:
         """Send all of data to sock."""
         if isinstance(sock, _SSLSocket):
             _check_ssl_socket(sock)
         # None: all of it went at once (the common case), nothing to wait for
-        fut = self._sock_sendall(sock, data)  # type: ignore
-        if fut is not None:
-            await fut
+        r = self._sock_sendall(sock, data)  # type: ignore
+        if r is not None:
+            await r
 
     async def sock_sendto(self, sock: socket.socket, data: Any,
                           address: Any) -> int:
@@ -929,14 +936,15 @@ class NetMixin:
         _check_ssl_socket(sock)
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             try:
-                return await self._sock_sendto(  # type: ignore
-                    sock, data, address)
+                r = self._sock_sendto(sock, data, address)  # type: ignore
+                return (await r) if isinstance(r, _Future) else r
             except ValueError:
                 resolved = await self._ensure_resolved(
                     address, family=sock.family, type=sock.type,
                     proto=sock.proto)
                 address = resolved[0][4]
-        return await self._sock_sendto(sock, data, address)  # type: ignore
+        r = self._sock_sendto(sock, data, address)  # type: ignore
+        return (await r) if isinstance(r, _Future) else r
 
     async def sock_connect(self, sock: socket.socket, address: Any) -> None:
         """Connect sock to address (resolved in the executor if needed)."""
@@ -948,12 +956,15 @@ class NetMixin:
                 address, family=sock.family, type=sock.type,
                 proto=sock.proto)
             _, _, _, _, address = resolved[0]
-        return await self._sock_connect(sock, address)  # type: ignore
+        r = self._sock_connect(sock, address)  # type: ignore
+        if r is not None:
+            await r
 
     async def sock_accept(self, sock: socket.socket) -> tuple[Any, Any]:
         """Accept a connection: (conn, address); conn is non-blocking."""
         _check_ssl_socket(sock)
-        return await self._sock_accept(sock)  # type: ignore
+        r = self._sock_accept(sock)  # type: ignore
+        return (await r) if isinstance(r, _Future) else r
 
     # ---- sendfile --------------------------------------------------------
 

@@ -1,10 +1,19 @@
 /*
- * The loop's sock_* methods (one op and one future each).
+ * The loop's sock_* methods, as asyncio's: try the call at once; if it
+ * would block, wait for readiness (a one-shot RL_OP_POLL) and try again.
  *
- * A SockOp object owns the rl_op, the buffers and the sockaddr of one call;
- * it holds its future, and the future holds it as a done callback, so that
- * cancelling the future cancels the op. The op holds a reference to its
- * SockOp from rl_submit to its final completion.
+ * The kernel never reads or writes for a call nobody waits for any more:
+ * a completion only says the socket is ready, and the call is made then,
+ * if its future is not done. So cancelling a sock_recv() or sock_accept()
+ * loses no byte and no connection (they stay in the socket for the next
+ * call), and a cancelled sock_sendall() sends nothing more.
+ *
+ * A call that answers at once returns its result without a future or a
+ * SockOp. One that waits becomes a SockOp object, which owns the buffer,
+ * the sockaddr and the poll op; it holds its future, and the future holds
+ * it as a done callback, so that cancelling the future cancels the poll.
+ * The op holds a reference to its SockOp from rl_submit to its final
+ * completion.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,26 +38,44 @@ enum sock_kind {
     K_WRITABLE, /* a poll for POLLOUT (sendfile) */
 };
 
+/* One call's arguments and state: on the C stack while it is tried at
+ * once, moved into a SockOp when it has to wait. */
+struct sockcall {
+    PyObject *data; /* K_RECV(FROM): the bytes received into; K_CONNECT: the
+                       address (for the error message); else the buffer's
+                       owner */
+    Py_buffer view;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    Py_ssize_t done; /* K_SENDALL: bytes sent so far */
+    int kind, fd;
+    int family, type, proto; /* K_ACCEPT: the new socket's */
+    bool view_held;
+};
+
 typedef struct {
     PyObject_HEAD LoopObject *loop;
     PyObject *fut;
     PyObject *sock;
-    PyObject *data; /* K_RECV*: bytes received into; else the buffer owner */
-    Py_buffer view;
-    rl_op op;
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
-    struct msghdr msg;
-    struct iovec iov;
-    Py_ssize_t done; /* K_SENDALL: bytes sent so far */
-    int kind;
-    int family, type, proto;
-    bool view_held;
+    rl_op op; /* the poll */
+    struct sockcall c;
 } SockOpObject;
 
 static PyObject *oserror(int err)
 {
     return PyObject_CallFunction(PyExc_OSError, "is", err, strerror(err));
+}
+
+/* Raise OSError(err) (the subclass errno maps to); returns NULL. */
+static PyObject *errno_exc(int err)
+{
+    PyObject *exc = oserror(err);
+
+    if (exc) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+    }
+    return NULL;
 }
 
 /* ---- addresses --------------------------------------------------------- */
@@ -125,10 +152,19 @@ int rlpy_sockaddr_from_py(int family, PyObject *addr,
     host = PyUnicode_Check(PyTuple_GET_ITEM(addr, 0))
                ? PyUnicode_AsUTF8(PyTuple_GET_ITEM(addr, 0))
                : NULL;
-    port = PyLong_Check(PyTuple_GET_ITEM(addr, 1))
-               ? (int)PyLong_AsLong(PyTuple_GET_ITEM(addr, 1))
-               : -1;
-    if (!host || port < 0 || port > 65535) {
+    if (host && PyLong_Check(PyTuple_GET_ITEM(addr, 1))) {
+        long p = PyLong_AsLong(PyTuple_GET_ITEM(addr, 1));
+        if ((p == -1 && PyErr_Occurred()) || p < 0 || p > 65535) {
+            /* as the socket module: not a name to resolve, a bad port */
+            PyErr_Clear();
+            PyErr_SetString(PyExc_OverflowError, "port must be 0-65535.");
+            return -1;
+        }
+        port = (int)p;
+    } else {
+        port = -1;
+    }
+    if (!host || port < 0) {
         PyErr_Clear();
         PyErr_SetString(PyExc_ValueError, "not a numeric address");
         return -1;
@@ -162,53 +198,36 @@ int rlpy_sockaddr_from_py(int family, PyObject *addr,
     return -1;
 }
 
-/* ---- SockOp ------------------------------------------------------------ */
+/* ---- one attempt ------------------------------------------------------- */
 
-static void op_release(SockOpObject *o)
+static PyObject *socket_type; /* socket.socket, imported on first accept */
+
+static void call_release(struct sockcall *c)
 {
-    if (o->view_held) {
-        PyBuffer_Release(&o->view);
-        o->view_held = false;
+    if (c->view_held) {
+        PyBuffer_Release(&c->view);
+        c->view_held = false;
     }
+    Py_CLEAR(c->data);
 }
 
-static void set_result(SockOpObject *o, PyObject *res)
+static PyObject *accepted(struct sockcall *c, int fd)
 {
-    PyObject *r;
+    PyObject *sock, *addr, *r;
 
-    if (!res) {
-        PyObject *exc = rlpy_exc_take();
-        PyObject *name = PyUnicode_FromString("set_exception");
-        r = name && exc ? PyObject_CallMethodOneArg(o->fut, name, exc) : NULL;
-        Py_XDECREF(name);
-        Py_XDECREF(exc);
-    } else {
-        PyObject *name = PyUnicode_FromString("set_result");
-        r = name ? PyObject_CallMethodOneArg(o->fut, name, res) : NULL;
-        Py_XDECREF(name);
-        Py_DECREF(res);
+    if (!socket_type) {
+        PyObject *mod = PyImport_ImportModule("socket");
+        socket_type = mod ? PyObject_GetAttrString(mod, "socket") : NULL;
+        Py_XDECREF(mod);
     }
-    if (!r)
-        PyErr_WriteUnraisable(o->fut);
-    Py_XDECREF(r);
-}
-
-static int submit(SockOpObject *o);
-
-static PyObject *accepted(SockOpObject *o, int fd)
-{
-    PyObject *mod, *sock, *addr, *r;
-
-    mod = PyImport_ImportModule("socket");
-    sock = mod ? PyObject_CallMethod(mod, "socket", "iiii", o->family,
-                                     o->type | SOCK_NONBLOCK, o->proto, fd)
-               : NULL;
-    Py_XDECREF(mod);
+    sock = socket_type ? PyObject_CallFunction(socket_type, "iiii", c->family,
+                                               c->type, c->proto, fd)
+                       : NULL;
     if (!sock) {
         close(fd);
         return NULL;
     }
-    addr = rlpy_sockaddr_to_py((struct sockaddr *)&o->addr, o->addrlen);
+    addr = rlpy_sockaddr_to_py((struct sockaddr *)&c->addr, c->addrlen);
     if (!addr) {
         Py_DECREF(sock);
         return NULL;
@@ -219,160 +238,212 @@ static PyObject *accepted(SockOpObject *o, int fd)
     return r;
 }
 
-static void sockop_done(rl_loop *rl, rl_op *op)
+/* The system call of c, non-blocking: its return value, or -1 with errno
+ * (EINTR retried). */
+static ssize_t call_syscall(struct sockcall *c)
 {
-    SockOpObject *o = op->data;
-    int res = op->res;
-    PyObject *r = NULL, *done;
-    int isdone;
+    struct sockaddr *sa = (struct sockaddr *)&c->addr;
+    size_t len = (size_t)c->view.len;
+    int err = 0;
+    socklen_t elen = sizeof(err);
+    ssize_t n;
 
-    (void)rl;
-    done = PyObject_CallMethod(o->fut, "done", NULL);
-    isdone = done ? PyObject_IsTrue(done) : 1;
-    Py_XDECREF(done);
-    PyErr_Clear();
-    if (isdone || o->loop->closed) {
-        if (o->kind == K_ACCEPT && res >= 0)
-            close(res);
-        goto out;
-    }
-    if (res == -EAGAIN || res == -EINTR) {
-        if (submit(o) == 0)
-            goto out;
-        res = -EIO;
-    }
-    if (res < 0) {
-        PyObject *exc = oserror(-res);
-        if (exc) {
-            PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-            Py_DECREF(exc);
+    do {
+        switch (c->kind) {
+        case K_RECV:
+        case K_RECV_INTO:
+            n = recv(c->fd, c->view.buf, len, MSG_DONTWAIT);
+            break;
+        case K_RECVFROM:
+        case K_RECVFROM_INTO:
+            c->addrlen = sizeof(c->addr);
+            n = recvfrom(c->fd, c->view.buf, len, MSG_DONTWAIT, sa,
+                         &c->addrlen);
+            break;
+        case K_SENDALL:
+            n = send(c->fd, (char *)c->view.buf + c->done,
+                     len - (size_t)c->done, MSG_DONTWAIT | MSG_NOSIGNAL);
+            break;
+        case K_SENDTO:
+            n = sendto(c->fd, c->view.buf, len, MSG_DONTWAIT | MSG_NOSIGNAL,
+                       sa, c->addrlen);
+            break;
+        case K_ACCEPT:
+            c->addrlen = sizeof(c->addr);
+            n = accept4(c->fd, sa, &c->addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            break;
+        case K_CONNECT: /* the poll said writable: how did it end? */
+            n = getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+            if (n == 0 && err) {
+                errno = err;
+                n = -1;
+            }
+            break;
+        default: /* K_WRITABLE: the poll said writable */
+            n = 0;
+            break;
         }
-        op_release(o);
-        set_result(o, NULL);
-        goto out;
-    }
-    switch (o->kind) {
-    case K_RECV:
-        r = res == PyBytes_GET_SIZE(o->data)
-                ? Py_NewRef(o->data)
-                : PyBytes_FromStringAndSize(PyBytes_AS_STRING(o->data), res);
-        break;
-    case K_RECV_INTO:
-    case K_SENDTO:
-        op_release(o);
-        r = PyLong_FromLong(res);
-        break;
-    case K_RECVFROM:
-    case K_RECVFROM_INTO: {
-        PyObject *addr = rlpy_sockaddr_to_py((struct sockaddr *)&o->addr,
-                                             o->msg.msg_namelen);
-        PyObject *first =
-            o->kind == K_RECVFROM
-                ? PyBytes_FromStringAndSize(PyBytes_AS_STRING(o->data), res)
-                : PyLong_FromLong(res);
-        op_release(o);
-        r = addr && first ? PyTuple_Pack(2, first, addr) : NULL;
-        Py_XDECREF(addr);
-        Py_XDECREF(first);
-        break;
-    }
-    case K_SENDALL:
-        o->done += res;
-        if (o->done < o->view.len) {
-            if (submit(o) == 0)
-                goto out;
-            op_release(o);
-            set_result(o, NULL);
-            goto out;
+    } while (n < 0 && errno == EINTR);
+    return n;
+}
+
+/* Try c once. A new reference to its result; or NULL with an exception
+ * set; or NULL with *again set when it has to wait (still has to, for a
+ * sock_sendall that sent a part). */
+static PyObject *call_attempt(struct sockcall *c, bool *again)
+{
+    ssize_t n = call_syscall(c);
+    PyObject *addr, *first, *r;
+
+    *again = false;
+    if (n < 0) {
+        int err = errno;
+        if (err == EAGAIN || err == EWOULDBLOCK || err == EINPROGRESS) {
+            *again = true;
+            return NULL;
         }
-        op_release(o);
-        r = Py_NewRef(Py_None);
-        break;
-    case K_CONNECT: {
-        int err = 0;
-        socklen_t len = sizeof(err);
-        if (getsockopt(o->op.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-            err = errno;
-        if (err) {
-            PyObject *exc = oserror(err);
+        if (c->kind == K_CONNECT) {
+            /* asyncio's _sock_connect_cb */
+            PyObject *msg = PyUnicode_FromFormat("Connect call failed %S",
+                                                 c->data);
+            PyObject *exc = msg ? PyObject_CallFunction(PyExc_OSError, "iO",
+                                                        err, msg)
+                                : NULL;
+            Py_XDECREF(msg);
             if (exc) {
                 PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
                 Py_DECREF(exc);
             }
-            r = NULL;
-        } else {
-            r = Py_NewRef(Py_None);
+            return NULL;
         }
-        break;
+        return errno_exc(err);
     }
+    switch (c->kind) {
+    case K_RECV:
+        if (n == c->view.len)
+            return Py_NewRef(c->data);
+        return PyBytes_FromStringAndSize(c->view.buf, n);
+    case K_RECV_INTO:
+    case K_SENDTO:
+        return PyLong_FromSsize_t(n);
+    case K_RECVFROM:
+    case K_RECVFROM_INTO:
+        addr = rlpy_sockaddr_to_py((struct sockaddr *)&c->addr, c->addrlen);
+        first = c->kind == K_RECVFROM
+                    ? PyBytes_FromStringAndSize(c->view.buf, n)
+                    : PyLong_FromSsize_t(n);
+        r = addr && first ? PyTuple_Pack(2, first, addr) : NULL;
+        Py_XDECREF(addr);
+        Py_XDECREF(first);
+        return r;
+    case K_SENDALL:
+        c->done += n;
+        if (c->done < c->view.len) {
+            *again = true;
+            return NULL;
+        }
+        Py_RETURN_NONE;
     case K_ACCEPT:
-        r = accepted(o, res);
-        break;
-    case K_WRITABLE:
-        r = Py_NewRef(Py_None);
-        break;
+        return accepted(c, (int)n);
+    default:
+        Py_RETURN_NONE;
+    }
+}
+
+/* ---- SockOp: a call that waits for readiness --------------------------- */
+
+static PyObject *str_done, *str_set_result, *str_set_exception;
+
+static int intern_names(void)
+{
+    if (str_done)
+        return 0;
+    str_set_result = PyUnicode_InternFromString("set_result");
+    str_set_exception = PyUnicode_InternFromString("set_exception");
+    str_done = PyUnicode_InternFromString("done");
+    return str_done && str_set_result && str_set_exception ? 0 : -1;
+}
+
+/* Complete o's future with res (stolen), or with the raised exception when
+ * res is NULL. */
+static void set_result(SockOpObject *o, PyObject *res)
+{
+    PyObject *r;
+
+    if (!res) {
+        PyObject *exc = rlpy_exc_take();
+        r = exc ? PyObject_CallMethodOneArg(o->fut, str_set_exception, exc)
+                : NULL;
+        Py_XDECREF(exc);
+    } else {
+        r = PyObject_CallMethodOneArg(o->fut, str_set_result, res);
+        Py_DECREF(res);
+    }
+    if (!r)
+        PyErr_WriteUnraisable(o->fut);
+    Py_XDECREF(r);
+}
+
+static bool fut_done(SockOpObject *o)
+{
+    PyObject *r = PyObject_CallMethodNoArgs(o->fut, str_done);
+    int done = r ? PyObject_IsTrue(r) : 1;
+
+    Py_XDECREF(r);
+    PyErr_Clear();
+    return done != 0;
+}
+
+static void sockop_done(rl_loop *rl, rl_op *op);
+
+static int poll_submit(SockOpObject *o)
+{
+    unsigned events = o->c.kind <= K_RECVFROM_INTO || o->c.kind == K_ACCEPT
+                          ? POLLIN
+                          : POLLOUT;
+
+    rl_prep_poll(&o->op, o->c.fd, events, false, sockop_done, o);
+    return rl_submit(o->loop->rl, &o->op);
+}
+
+/* The poll completed. Nothing is read, accepted or sent unless the future
+ * still waits: that is what makes cancelling a call lose nothing. */
+static void sockop_done(rl_loop *rl, rl_op *op)
+{
+    SockOpObject *o = op->data;
+    PyObject *r;
+    bool again;
+    int ret;
+
+    (void)rl;
+    if (o->loop->closed || !o->fut || fut_done(o))
+        goto out;
+    if (op->res < 0 && op->res != -ECANCELED) {
+        set_result(o, errno_exc(-op->res));
+        goto out;
+    }
+    r = call_attempt(&o->c, &again);
+    if (again) {
+        ret = poll_submit(o);
+        if (ret == 0)
+            return; /* the new poll holds o's reference */
+        r = errno_exc(-ret);
     }
     set_result(o, r);
 out:
     if (!rl_op_in_flight(&o->op)) {
-        op_release(o);
+        call_release(&o->c);
         if (!o->loop->closed)
-            rlpy_fd_unref(o->loop, o->op.fd);
+            rlpy_fd_unref(o->loop, o->c.fd);
         Py_DECREF(o);
     }
-}
-
-static int submit(SockOpObject *o)
-{
-    int fd = o->op.fd, ret;
-    rl_loop *rl = o->loop->rl;
-
-    switch (o->kind) {
-    case K_RECV:
-    case K_RECV_INTO:
-        rl_prep_recv(&o->op, fd, o->view.buf, (size_t)o->view.len, 0,
-                     sockop_done, o);
-        break;
-    case K_RECVFROM:
-    case K_RECVFROM_INTO:
-    case K_SENDTO:
-        memset(&o->msg, 0, sizeof(o->msg));
-        o->iov.iov_base = o->view.buf;
-        o->iov.iov_len = (size_t)o->view.len;
-        o->msg.msg_iov = &o->iov;
-        o->msg.msg_iovlen = 1;
-        o->msg.msg_name = &o->addr;
-        o->msg.msg_namelen =
-            o->kind == K_SENDTO ? o->addrlen : (socklen_t)sizeof(o->addr);
-        if (o->kind == K_SENDTO)
-            rl_prep_sendmsg(&o->op, fd, &o->msg, MSG_NOSIGNAL, sockop_done, o);
-        else
-            rl_prep_recvmsg(&o->op, fd, &o->msg, 0, sockop_done, o);
-        break;
-    case K_SENDALL:
-        rl_prep_send(&o->op, fd, (char *)o->view.buf + o->done,
-                     (size_t)(o->view.len - o->done), MSG_NOSIGNAL, sockop_done,
-                     o);
-        break;
-    case K_CONNECT:
-    case K_WRITABLE:
-        rl_prep_poll(&o->op, fd, POLLOUT, false, sockop_done, o);
-        break;
-    case K_ACCEPT:
-        o->addrlen = sizeof(o->addr);
-        rl_prep_accept(&o->op, fd, (struct sockaddr *)&o->addr, &o->addrlen,
-                       SOCK_NONBLOCK | SOCK_CLOEXEC, sockop_done, o);
-        break;
-    }
-    ret = rl_submit(rl, &o->op);
-    return ret;
 }
 
 static PyObject *sockop_call(SockOpObject *o, PyObject *args, PyObject *kw)
 {
     (void)args;
     (void)kw;
-    /* The future is done (cancelled): stop the op. */
+    /* The future is done (cancelled): stop the poll. */
     if (rl_op_in_flight(&o->op) && o->loop->rl)
         rl_op_cancel(o->loop->rl, &o->op);
     Py_RETURN_NONE;
@@ -384,17 +455,16 @@ static int sockop_traverse(SockOpObject *o, visitproc visit, void *arg)
     Py_VISIT(o->loop);
     Py_VISIT(o->fut);
     Py_VISIT(o->sock);
-    Py_VISIT(o->data);
+    Py_VISIT(o->c.data);
     return 0;
 }
 
 static int sockop_clear(SockOpObject *o)
 {
     if (rl_op_in_flight(&o->op))
-        return 0; /* the op owns the buffers: keep them */
-    op_release(o);
+        return 0; /* the poll owns o: keep what the call needs */
+    call_release(&o->c);
     Py_CLEAR(o->fut);
-    Py_CLEAR(o->data);
     Py_CLEAR(o->sock);
     return 0;
 }
@@ -404,9 +474,8 @@ static void sockop_dealloc(SockOpObject *o)
     PyTypeObject *tp = Py_TYPE(o);
 
     PyObject_GC_UnTrack(o);
-    op_release(o);
+    call_release(&o->c);
     Py_CLEAR(o->fut);
-    Py_CLEAR(o->data);
     Py_CLEAR(o->sock);
     Py_CLEAR(o->loop);
     tp->tp_free(o);
@@ -427,6 +496,68 @@ PyType_Spec rlpy_sockop_spec = {
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .slots = sockop_slots,
 };
+
+/* The call c on sock could not finish at once: move it into a SockOp that
+ * waits for readiness, and return the SockOp's future. c is emptied (its
+ * references move) whatever happens. */
+static PyObject *call_wait(LoopObject *loop, PyObject *sock,
+                           struct sockcall *c)
+{
+    SockOpObject *o;
+    PyObject *r;
+    int ret;
+
+    if (intern_names() < 0) {
+        call_release(c);
+        return NULL;
+    }
+    o = PyObject_GC_New(SockOpObject, loop->st->SockOpType);
+    if (!o) {
+        call_release(c);
+        return NULL;
+    }
+    memset((char *)o + sizeof(PyObject), 0, sizeof(*o) - sizeof(PyObject));
+    Py_INCREF(loop->st->SockOpType);
+    o->loop = (LoopObject *)Py_NewRef(loop);
+    o->sock = Py_NewRef(sock);
+    o->c = *c;
+    memset(c, 0, sizeof(*c));
+    PyObject_GC_Track(o);
+    o->fut = PyObject_CallMethodNoArgs((PyObject *)loop,
+                                       loop->st->str_create_future);
+    if (!o->fut || rlpy_fd_ref(loop, o->c.fd) < 0) {
+        Py_DECREF(o);
+        return NULL;
+    }
+    ret = poll_submit(o);
+    if (ret < 0) {
+        rlpy_fd_unref(loop, o->c.fd);
+        Py_DECREF(o);
+        return errno_exc(-ret);
+    }
+    /* o's reference now belongs to the poll */
+    r = PyObject_CallMethodOneArg(o->fut, loop->st->str_add_done_callback,
+                                  (PyObject *)o);
+    if (!r) {
+        rl_op_cancel(loop->rl, &o->op);
+        return NULL;
+    }
+    Py_DECREF(r);
+    return Py_NewRef(o->fut);
+}
+
+/* Try c at once: its result, or (it would block) a future for it. */
+static PyObject *call_start(LoopObject *loop, PyObject *sock,
+                            struct sockcall *c)
+{
+    bool again;
+    PyObject *r = call_attempt(c, &again);
+
+    if (again)
+        return call_wait(loop, sock, c);
+    call_release(c);
+    return r;
+}
 
 /* ---- the loop's methods ------------------------------------------------ */
 
@@ -461,94 +592,6 @@ static int sock_int(PyObject *sock, const char *name)
     return (int)v;
 }
 
-/* A new SockOp on fd (sock's, the loop checked open) with its future. */
-static SockOpObject *sockop_make(LoopObject *loop, PyObject *sock, int fd,
-                                 int kind)
-{
-    SockOpObject *o = PyObject_GC_New(SockOpObject, loop->st->SockOpType);
-
-    if (!o)
-        return NULL;
-    memset((char *)o + sizeof(PyObject), 0, sizeof(*o) - sizeof(PyObject));
-    Py_INCREF(loop->st->SockOpType);
-    o->loop = (LoopObject *)Py_NewRef(loop);
-    o->sock = Py_NewRef(sock);
-    o->kind = kind;
-    o->op.fd = fd;
-    PyObject_GC_Track(o);
-    o->fut = PyObject_CallMethodNoArgs((PyObject *)loop,
-                                       loop->st->str_create_future);
-    if (!o->fut) {
-        Py_DECREF(o);
-        return NULL;
-    }
-    return o;
-}
-
-/* A new SockOp with its future; the caller fills it and calls start(). */
-static SockOpObject *sockop_new(LoopObject *loop, PyObject *sock, int kind)
-{
-    int fd;
-
-    if (rlpy_loop_check_closed(loop) < 0)
-        return NULL;
-    fd = rlpy_sock_fd(sock);
-    return fd < 0 ? NULL : sockop_make(loop, sock, fd, kind);
-}
-
-/* Submit o's op; returns its future. Consumes the caller's reference: the
- * op holds one until its final completion. */
-static PyObject *start(SockOpObject *o)
-{
-    PyObject *r, *fut;
-    int ret;
-
-    if (rlpy_fd_ref(o->loop, o->op.fd) < 0) {
-        Py_DECREF(o);
-        return NULL;
-    }
-    ret = submit(o);
-    if (ret < 0) {
-        PyObject *exc = oserror(-ret);
-        rlpy_fd_unref(o->loop, o->op.fd);
-        if (exc) {
-            PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-            Py_DECREF(exc);
-        }
-        Py_DECREF(o);
-        return NULL;
-    }
-    r = PyObject_CallMethodOneArg(o->fut, o->loop->st->str_add_done_callback,
-                                  (PyObject *)o);
-    Py_XDECREF(r);
-    PyErr_Clear();
-    fut = Py_NewRef(o->fut);
-    return fut; /* o's reference now belongs to the op */
-}
-
-/* The syscall answered at once: complete the future now (res NULL: with
- * the exception set) and return it. Consumes the reference to o. */
-static PyObject *finish_now(SockOpObject *o, PyObject *res)
-{
-    PyObject *fut = Py_NewRef(o->fut);
-
-    set_result(o, res);
-    op_release(o);
-    Py_DECREF(o);
-    return fut;
-}
-
-static PyObject *errno_exc(int err)
-{
-    PyObject *exc = oserror(err);
-
-    if (exc) {
-        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-        Py_DECREF(exc);
-    }
-    return NULL;
-}
-
 static int check_nonblocking(PyObject *sock)
 {
     PyObject *r = PyObject_CallMethod(sock, "gettimeout", NULL);
@@ -556,8 +599,7 @@ static int check_nonblocking(PyObject *sock)
 
     if (!r)
         return -1;
-    bad = r != Py_None && PyFloat_Check(r) && PyFloat_AS_DOUBLE(r) != 0.0;
-    bad = bad || r == Py_None;
+    bad = r == Py_None || (PyFloat_Check(r) && PyFloat_AS_DOUBLE(r) != 0.0);
     Py_DECREF(r);
     if (bad) {
         PyErr_SetString(PyExc_ValueError, "the socket must be non-blocking");
@@ -566,44 +608,70 @@ static int check_nonblocking(PyObject *sock)
     return 0;
 }
 
+/* Fill c for a call of kind on sock (the loop open, the socket
+ * non-blocking in debug mode). -1 with an exception. */
+static int call_init(struct sockcall *c, LoopObject *loop, PyObject *sock,
+                     int kind, bool check)
+{
+    memset(c, 0, sizeof(*c));
+    c->kind = kind;
+    if (rlpy_loop_check_closed(loop) < 0)
+        return -1;
+    if (check && loop->debug && check_nonblocking(sock) < 0)
+        return -1;
+    c->fd = rlpy_sock_fd(sock);
+    return c->fd < 0 ? -1 : 0;
+}
+
+/* The writable buffer of a *_into call, as the socket module asks for it. */
+static int writable_buffer(struct sockcall *c, PyObject *buf, const char *fn)
+{
+    if (PyObject_GetBuffer(buf, &c->view, PyBUF_WRITABLE) < 0) {
+        if (!PyErr_ExceptionMatches(PyExc_BufferError) &&
+            !PyErr_ExceptionMatches(PyExc_TypeError))
+            return -1;
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError,
+                     "%s() argument 'buffer' must be read-write bytes-like "
+                     "object, not %.200s",
+                     fn, Py_TYPE(buf)->tp_name);
+        return -1;
+    }
+    c->view_held = true;
+    return 0;
+}
+
 static PyObject *recv_common(LoopObject *loop, PyObject *sock, PyObject *arg,
                              int kind)
 {
-    SockOpObject *o;
+    struct sockcall c;
     Py_ssize_t n;
-    bool into = kind == K_RECV_INTO || kind == K_RECVFROM_INTO;
 
-    if (loop->debug && check_nonblocking(sock) < 0)
+    if (call_init(&c, loop, sock, kind, true) < 0)
         return NULL;
-    o = sockop_new(loop, sock, kind);
-    if (!o)
-        return NULL;
-    if (into) {
-        o->data = Py_NewRef(arg);
+    if (kind == K_RECV_INTO || kind == K_RECVFROM_INTO) {
+        if (writable_buffer(&c, arg,
+                            kind == K_RECV_INTO ? "recv_into"
+                                                : "recvfrom_into") < 0)
+            return NULL;
+        c.data = Py_NewRef(arg);
     } else {
         n = PyNumber_AsSsize_t(arg, PyExc_OverflowError);
         if (n == -1 && PyErr_Occurred())
-            goto err;
+            return NULL;
         if (n < 0) {
-            PyErr_SetString(PyExc_ValueError, "negative buffersize in recv");
-            goto err;
+            PyErr_SetString(PyExc_ValueError,
+                            kind == K_RECV ? "negative buffersize in recv"
+                                           : "negative buffersize in recvfrom");
+            return NULL;
         }
-        o->data = PyBytes_FromStringAndSize(NULL, n);
+        c.data = PyBytes_FromStringAndSize(NULL, n);
+        if (!c.data)
+            return NULL;
+        c.view.buf = PyBytes_AS_STRING(c.data);
+        c.view.len = n;
     }
-    if (!o->data)
-        goto err;
-    if (into) {
-        if (PyObject_GetBuffer(o->data, &o->view, PyBUF_WRITABLE) < 0)
-            goto err;
-        o->view_held = true;
-    } else {
-        o->view.buf = PyBytes_AS_STRING(o->data);
-        o->view.len = PyBytes_GET_SIZE(o->data);
-    }
-    return start(o);
-err:
-    Py_DECREF(o);
-    return NULL;
+    return call_start(loop, sock, &c);
 }
 
 PyObject *rlpy_sock_recv(LoopObject *loop, PyObject *const *args,
@@ -647,127 +715,94 @@ PyObject *rlpy_sock_recvfrom_into(LoopObject *loop, PyObject *const *args,
     return recv_common(loop, args[0], args[1], K_RECVFROM_INTO);
 }
 
-/* None when all of data went at once (no future: the sock_sendall()
- * coroutine returns without waiting), else a future for the rest. */
+/* None when all of data went at once (the common case), else a future for
+ * the rest. */
 PyObject *rlpy_sock_sendall(LoopObject *loop, PyObject *const *args,
                             Py_ssize_t nargs)
 {
-    SockOpObject *o;
-    Py_buffer view;
-    ssize_t n = 0;
-    int fd;
+    struct sockcall c;
 
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "sock_sendall(sock, data)");
         return NULL;
     }
-    if (rlpy_loop_check_closed(loop) < 0)
+    if (call_init(&c, loop, args[0], K_SENDALL, true) < 0 ||
+        PyObject_GetBuffer(args[1], &c.view, PyBUF_SIMPLE) < 0)
         return NULL;
-    if (loop->debug && check_nonblocking(args[0]) < 0)
-        return NULL;
-    fd = rlpy_sock_fd(args[0]);
-    if (fd < 0 || PyObject_GetBuffer(args[1], &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    /* As asyncio: send what fits now, wait only for the rest. */
-    while (view.len > 0) {
-        n = send(fd, view.buf, (size_t)view.len, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n >= 0 || errno != EINTR)
-            break;
-    }
-    if (n < 0 && errno != EAGAIN) {
-        PyBuffer_Release(&view);
-        return errno_exc(errno);
-    }
-    if (n == view.len) {
-        PyBuffer_Release(&view);
-        Py_RETURN_NONE;
-    }
-    o = sockop_make(loop, args[0], fd, K_SENDALL);
-    if (!o) {
-        PyBuffer_Release(&view);
-        return NULL;
-    }
-    o->view = view;
-    o->view_held = true;
-    o->done = n > 0 ? n : 0;
-    return start(o);
+    c.view_held = true;
+    return call_start(loop, args[0], &c);
 }
 
 PyObject *rlpy_sock_sendto(LoopObject *loop, PyObject *const *args,
                            Py_ssize_t nargs)
 {
-    SockOpObject *o;
+    struct sockcall c;
 
     if (nargs != 3) {
         PyErr_SetString(PyExc_TypeError, "sock_sendto(sock, data, address)");
         return NULL;
     }
-    o = sockop_new(loop, args[0], K_SENDTO);
-    if (!o)
+    if (call_init(&c, loop, args[0], K_SENDTO, true) < 0)
         return NULL;
-    o->family = sock_int(args[0], "family");
-    if (rlpy_sockaddr_from_py(o->family, args[2], &o->addr, &o->addrlen) < 0 ||
-        PyObject_GetBuffer(args[1], &o->view, PyBUF_SIMPLE) < 0) {
-        Py_DECREF(o);
+    c.family = sock_int(args[0], "family");
+    if (PyErr_Occurred() ||
+        rlpy_sockaddr_from_py(c.family, args[2], &c.addr, &c.addrlen) < 0 ||
+        PyObject_GetBuffer(args[1], &c.view, PyBUF_SIMPLE) < 0)
         return NULL;
-    }
-    o->view_held = true;
-    return start(o);
+    c.view_held = true;
+    return call_start(loop, args[0], &c);
 }
 
 /* _sock_connect(sock, address): address must be numeric (resolved). */
 PyObject *rlpy_sock_connect(LoopObject *loop, PyObject *const *args,
                             Py_ssize_t nargs)
 {
-    SockOpObject *o;
+    struct sockcall c;
 
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "sock_connect(sock, address)");
         return NULL;
     }
-    o = sockop_new(loop, args[0], K_CONNECT);
-    if (!o)
+    if (call_init(&c, loop, args[0], K_CONNECT, false) < 0)
         return NULL;
-    o->family = sock_int(args[0], "family");
-    if (rlpy_sockaddr_from_py(o->family, args[1], &o->addr, &o->addrlen) < 0) {
-        Py_DECREF(o);
+    c.family = sock_int(args[0], "family");
+    if (PyErr_Occurred() ||
+        rlpy_sockaddr_from_py(c.family, args[1], &c.addr, &c.addrlen) < 0)
         return NULL;
-    }
     /* As asyncio: connect at once (the peer sees the SYN before we
      * return), then wait for writability if it is in progress. */
-    while (connect(o->op.fd, (struct sockaddr *)&o->addr, o->addrlen) < 0) {
+    while (connect(c.fd, (struct sockaddr *)&c.addr, c.addrlen) < 0) {
         if (errno == EINTR)
             continue;
-        if (errno == EINPROGRESS)
-            return start(o);
-        return finish_now(o, errno_exc(errno));
+        if (errno == EINPROGRESS) {
+            c.data = Py_NewRef(args[1]);
+            return call_wait(loop, args[0], &c);
+        }
+        return errno_exc(errno);
     }
-    return finish_now(o, Py_NewRef(Py_None));
+    Py_RETURN_NONE;
 }
 
 PyObject *rlpy_sock_accept(LoopObject *loop, PyObject *sock)
 {
-    SockOpObject *o;
+    struct sockcall c;
 
-    if (loop->debug && check_nonblocking(sock) < 0)
+    if (call_init(&c, loop, sock, K_ACCEPT, true) < 0)
         return NULL;
-    o = sockop_new(loop, sock, K_ACCEPT);
-    if (!o)
+    c.family = sock_int(sock, "family");
+    c.type = sock_int(sock, "type") | SOCK_NONBLOCK;
+    c.proto = sock_int(sock, "proto");
+    if (PyErr_Occurred())
         return NULL;
-    o->family = sock_int(sock, "family");
-    o->type = sock_int(sock, "type");
-    o->proto = sock_int(sock, "proto");
-    if (PyErr_Occurred()) {
-        Py_DECREF(o);
-        return NULL;
-    }
-    return start(o);
+    return call_start(loop, sock, &c);
 }
 
 /* _sock_wait_writable(sock): a future done when sock is writable. */
 PyObject *rlpy_sock_wait_writable(LoopObject *loop, PyObject *sock)
 {
-    SockOpObject *o = sockop_new(loop, sock, K_WRITABLE);
+    struct sockcall c;
 
-    return o ? start(o) : NULL;
+    if (call_init(&c, loop, sock, K_WRITABLE, false) < 0)
+        return NULL;
+    return call_wait(loop, sock, &c);
 }
