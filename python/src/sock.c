@@ -59,6 +59,7 @@ typedef struct {
     PyObject *sock;
     rl_op op; /* the poll */
     struct sockcall c;
+    bool fd_held; /* counted in the loop's fd table (rlpy_fd_ref) */
 } SockOpObject;
 
 static PyObject *oserror(int err)
@@ -352,16 +353,19 @@ static PyObject *call_attempt(struct sockcall *c, bool *again)
 
 /* ---- SockOp: a call that waits for readiness --------------------------- */
 
-static PyObject *str_done, *str_set_result, *str_set_exception;
+static PyObject *str_done, *str_set_result, *str_set_exception, *empty_args;
 
 static int intern_names(void)
 {
-    if (str_done)
+    if (empty_args)
         return 0;
     str_set_result = PyUnicode_InternFromString("set_result");
     str_set_exception = PyUnicode_InternFromString("set_exception");
     str_done = PyUnicode_InternFromString("done");
-    return str_done && str_set_result && str_set_exception ? 0 : -1;
+    if (!str_done || !str_set_result || !str_set_exception)
+        return -1;
+    empty_args = PyTuple_New(0);
+    return empty_args ? 0 : -1;
 }
 
 /* Complete o's future with res (stolen), or with the raised exception when
@@ -401,50 +405,84 @@ static int poll_submit(SockOpObject *o)
     unsigned events = o->c.kind <= K_RECVFROM_INTO || o->c.kind == K_ACCEPT
                           ? POLLIN
                           : POLLOUT;
+    int ret;
 
     rl_prep_poll(&o->op, o->c.fd, events, false, sockop_done, o);
-    return rl_submit(o->loop->rl, &o->op);
+    ret = rl_submit(o->loop->rl, &o->op);
+    if (ret == 0)
+        Py_INCREF(o); /* the poll's, until its final completion */
+    return ret;
 }
 
-/* The poll completed. Nothing is read, accepted or sent unless the future
- * still waits: that is what makes cancelling a call lose nothing. */
+/* The call is over (answered, failed, or its future done): release what
+ * it held. */
+static void sockop_finish(SockOpObject *o)
+{
+    call_release(&o->c);
+    if (o->fd_held) {
+        o->fd_held = false;
+        if (o->loop->rl && !o->loop->closed)
+            rlpy_fd_unref(o->loop, o->c.fd);
+    }
+}
+
+/* The poll completed: make the call in the ready phase (a handle whose
+ * callback is o), after the callbacks already queued, as asyncio runs its
+ * reader and writer callbacks; one of those may cancel the future. */
 static void sockop_done(rl_loop *rl, rl_op *op)
 {
     SockOpObject *o = op->data;
+    HandleObject *h;
+
+    (void)rl;
+    if (o->loop->closed || !o->fut || fut_done(o)) {
+        sockop_finish(o);
+    } else if (op->res < 0 && op->res != -ECANCELED) {
+        set_result(o, errno_exc(-op->res));
+        sockop_finish(o);
+    } else {
+        h = rlpy_handle_new(o->loop, (PyObject *)o, empty_args, NULL);
+        if (!h || rlpy_handle_schedule(h, false) < 0) {
+            set_result(o, NULL);
+            sockop_finish(o);
+        }
+        Py_XDECREF(h);
+    }
+    Py_DECREF(o);
+}
+
+/* The ready phase after a poll completed: make the call, unless nobody
+ * waits for it any more. Nothing is read, accepted or sent then: that is
+ * what makes cancelling a call lose nothing. */
+static void sockop_step(SockOpObject *o)
+{
     PyObject *r;
     bool again;
     int ret;
 
-    (void)rl;
-    if (o->loop->closed || !o->fut || fut_done(o))
-        goto out;
-    if (op->res < 0 && op->res != -ECANCELED) {
-        set_result(o, errno_exc(-op->res));
-        goto out;
+    if (o->loop->closed || !o->fut || fut_done(o)) {
+        sockop_finish(o);
+        return;
     }
     r = call_attempt(&o->c, &again);
     if (again) {
         ret = poll_submit(o);
         if (ret == 0)
-            return; /* the new poll holds o's reference */
+            return;
         r = errno_exc(-ret);
     }
     set_result(o, r);
-out:
-    if (!rl_op_in_flight(&o->op)) {
-        call_release(&o->c);
-        if (!o->loop->closed)
-            rlpy_fd_unref(o->loop, o->c.fd);
-        Py_DECREF(o);
-    }
+    sockop_finish(o);
 }
 
+/* o() from its handle: the step; o(fut) as the future's done callback:
+ * the future is done (cancelled), stop the poll. */
 static PyObject *sockop_call(SockOpObject *o, PyObject *args, PyObject *kw)
 {
-    (void)args;
     (void)kw;
-    /* The future is done (cancelled): stop the poll. */
-    if (rl_op_in_flight(&o->op) && o->loop->rl)
+    if (PyTuple_GET_SIZE(args) == 0)
+        sockop_step(o);
+    else if (rl_op_in_flight(&o->op) && o->loop->rl)
         rl_op_cancel(o->loop->rl, &o->op);
     Py_RETURN_NONE;
 }
@@ -463,7 +501,7 @@ static int sockop_clear(SockOpObject *o)
 {
     if (rl_op_in_flight(&o->op))
         return 0; /* the poll owns o: keep what the call needs */
-    call_release(&o->c);
+    sockop_finish(o);
     Py_CLEAR(o->fut);
     Py_CLEAR(o->sock);
     return 0;
@@ -474,7 +512,7 @@ static void sockop_dealloc(SockOpObject *o)
     PyTypeObject *tp = Py_TYPE(o);
 
     PyObject_GC_UnTrack(o);
-    call_release(&o->c);
+    sockop_finish(o);
     Py_CLEAR(o->fut);
     Py_CLEAR(o->sock);
     Py_CLEAR(o->loop);
@@ -529,21 +567,23 @@ static PyObject *call_wait(LoopObject *loop, PyObject *sock,
         Py_DECREF(o);
         return NULL;
     }
+    o->fd_held = true;
     ret = poll_submit(o);
-    if (ret < 0) {
-        rlpy_fd_unref(loop, o->c.fd);
-        Py_DECREF(o);
-        return errno_exc(-ret);
-    }
-    /* o's reference now belongs to the poll */
-    r = PyObject_CallMethodOneArg(o->fut, loop->st->str_add_done_callback,
-                                  (PyObject *)o);
+    r = ret < 0 ? errno_exc(-ret)
+                : PyObject_CallMethodOneArg(
+                      o->fut, loop->st->str_add_done_callback, (PyObject *)o);
     if (!r) {
-        rl_op_cancel(loop->rl, &o->op);
+        if (rl_op_in_flight(&o->op))
+            rl_op_cancel(loop->rl, &o->op);
+        else
+            sockop_finish(o);
+        Py_DECREF(o);
         return NULL;
     }
     Py_DECREF(r);
-    return Py_NewRef(o->fut);
+    r = Py_NewRef(o->fut);
+    Py_DECREF(o);
+    return r;
 }
 
 /* Try c at once: its result, or (it would block) a future for it. */
@@ -670,6 +710,13 @@ static PyObject *recv_common(LoopObject *loop, PyObject *sock, PyObject *arg,
             return NULL;
         c.view.buf = PyBytes_AS_STRING(c.data);
         c.view.len = n;
+    }
+    if (c.view.len == 0 && (kind == K_RECV || kind == K_RECV_INTO)) {
+        /* as the socket module: no system call (the kernel would wait for
+         * a byte) */
+        PyObject *r = kind == K_RECV ? Py_NewRef(c.data) : PyLong_FromLong(0);
+        call_release(&c);
+        return r;
     }
     return call_start(loop, sock, &c);
 }
