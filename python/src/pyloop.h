@@ -168,6 +168,37 @@ struct LoopObject {
     bool running;
 };
 
+/*
+ * contextvars, as asyncio: a transport runs its protocol's callbacks from
+ * completions in the context its asyncio counterpart's reader (or writer)
+ * Handle would have copied, and the Acceptor runs each connection's set-up
+ * in a copy of the context that started serving. Entering one costs two
+ * pointer swaps (no Python-level wrapper per call).
+ *
+ * rlpy_ctx_enter(ctx) makes ctx current and returns it, for the caller to
+ * keep in a local variable and pass to rlpy_ctx_exit() (a transport may
+ * replace its context while it is entered: resume_reading()). NULL (and
+ * nothing to undo) when ctx is NULL, or already entered: a completion
+ * that runs synchronously inside a callback of the same transport, which
+ * then already runs in it. No exception may be set when called.
+ */
+static inline PyObject *rlpy_ctx_enter(PyObject *ctx)
+{
+    if (!ctx)
+        return NULL;
+    if (PyContext_Enter(ctx) < 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return ctx; /* the thread state holds a reference until the exit */
+}
+
+static inline void rlpy_ctx_exit(PyObject *entered)
+{
+    if (entered && PyContext_Exit(entered) < 0)
+        PyErr_Clear();
+}
+
 /* ---- module.c ---------------------------------------------------------- */
 extern PyModuleDef rlpy_module;
 rlpy_state *rlpy_state_of_type(PyTypeObject *tp);
