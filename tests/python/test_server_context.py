@@ -643,6 +643,41 @@ def test_resume_reading_context(run: Any) -> None:
         ("connection_lost", "eof_received")]
 
 
+def test_resume_reading_in_data_received(run: Any) -> None:
+    """Paused and resumed within data_received: the new reader context is
+    a copy of the one the transport read in, and reading goes on."""
+    async def main() -> Seen:
+        loop = asyncio.get_running_loop()
+        log = Log()
+        done = loop.create_future()
+
+        class Bouncing(EchoLog):
+            def data_received(self, data: bytes) -> None:
+                super().data_received(data)
+                self.transport.pause_reading()
+                var.set("resumer " + data.decode())
+                self.transport.resume_reading()
+
+        a, b = socket.socketpair()
+        with a, b:
+            var.set("task")
+            await loop.create_connection(lambda: Bouncing(log, done), sock=a)
+            b.setblocking(False)
+            for m in (b"a", b"b"):
+                await loop.sock_sendall(b, m)
+                assert await loop.sock_recv(b, 1) == m
+            b.shutdown(socket.SHUT_WR)
+            await asyncio.wait_for(done, TIMEOUT)
+        return log.seen
+
+    assert run_isolated(run, main()) == [
+        ("connection_made", "task"),
+        ("data_received a", "task"),
+        ("data_received b", "resumer a"),
+        ("eof_received", "resumer b"),
+        ("connection_lost", "eof_received")]
+
+
 def test_read_pipe_callbacks(run: Any) -> None:
     async def main() -> tuple[str, Seen]:
         loop = asyncio.get_running_loop()
