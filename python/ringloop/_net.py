@@ -505,7 +505,14 @@ class Server(asyncio.AbstractServer):
 
 
 class _AcceptorSlot:
-    """One listening socket of a Server and its C Acceptor."""
+    """One listening socket of a Server and its C Acceptor.
+
+    Made when the server starts serving, the Acceptor keeps a copy of that
+    context and calls _accepted in a fresh copy of it per connection, as
+    asyncio's accept reader and _accept_connection2 task: the protocol
+    factory and the transport's callbacks see what the task that started
+    serving had set, and no connection sees another's changes.
+    """
 
     def __init__(self, server: Server, sock: socket.socket) -> None:
         self.server = server

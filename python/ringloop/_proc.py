@@ -19,11 +19,13 @@ ThreadedChildWatcher does.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import errno
 import logging
 import os
 import stat
 import subprocess
+import sys
 import threading
 import warnings
 from asyncio import base_subprocess
@@ -37,6 +39,14 @@ logger = logging.getLogger("asyncio")
 # pidfd_open errors that mean "not here" rather than "this child": fall back
 # to a waiting thread.
 _PIDFD_REFUSED = (errno.ENOSYS, errno.EPERM, errno.EACCES)
+
+# The context a child's exit (process_exited, connection_lost) is handled
+# in. asyncio 3.12+ watches a pidfd with a reader added when the child
+# starts: a copy of the context that started it, which the pidfd watch
+# here has too. Before 3.12 its default ThreadedChildWatcher reports the
+# exit from its thread with call_soon_threadsafe: in that thread's empty
+# context (as the waiting-thread fallback here, on every version).
+_EXIT_IN_EMPTY_CONTEXT = sys.version_info < (3, 12)
 
 
 def _set_result_unless_cancelled(fut: asyncio.Future[Any],
@@ -344,7 +354,10 @@ class ProcMixin:
             if exc.errno == errno.ESRCH:
                 # Already reaped by someone else (SIGCHLD set to SIG_IGN,
                 # a waitpid(-1) elsewhere): the status is gone.
-                self.call_soon(self._child_exited, transp, None)  # type: ignore
+                self.call_soon(  # type: ignore
+                    self._child_exited, transp, None,
+                    context=(contextvars.Context() if _EXIT_IN_EMPTY_CONTEXT
+                             else None))
                 return
             if exc.errno not in _PIDFD_REFUSED:
                 logger.warning("pidfd_open(%d) failed (%s): waiting for the "
@@ -380,7 +393,10 @@ class ProcMixin:
         self.remove_reader(pidfd)  # type: ignore
         self._child_pidfds.discard(pidfd)
         os.close(pidfd)
-        self._child_exited(transp, returncode)
+        if _EXIT_IN_EMPTY_CONTEXT:
+            contextvars.Context().run(self._child_exited, transp, returncode)
+        else:
+            self._child_exited(transp, returncode)
 
     def _child_exited(self, transp: _SubprocessTransport,
                       returncode: int | None) -> None:

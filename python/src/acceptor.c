@@ -2,6 +2,15 @@
  * The Acceptor that servers use: one listening socket, multishot accept
  * where the kernel has it, callback(fd) per connection and callback(-errno)
  * on an error (the callback decides when to start again).
+ *
+ * Contexts, as asyncio's: its accept reader copies the context of whoever
+ * starts serving (Server._start_serving, in create_server's caller or in
+ * start_serving()'s), and each accepted connection is set up in a task,
+ * which copies that context again. So the Acceptor copies the current
+ * context when it is made, and runs each callback in a fresh copy of it:
+ * the protocol factory, the transport (which copies it for its own
+ * callbacks) and connection_made see what the task that started serving
+ * had set, and nothing one connection sets leaks into the next.
  */
 #include <errno.h>
 #include <sys/socket.h>
@@ -12,6 +21,7 @@
 typedef struct {
     PyObject_HEAD LoopObject *loop;
     PyObject *callback; /* callback(fd) per connection, callback(-errno) */
+    PyObject *context;  /* copied at creation; each callback gets a copy */
     rl_op op;
     rl_op cop; /* close() */
     int fd;
@@ -20,6 +30,25 @@ typedef struct {
 } AcceptorObject;
 
 static void acceptor_done(rl_loop *rl, rl_op *op);
+
+/* callback(res) in a fresh copy of the Acceptor's context. */
+static PyObject *acceptor_call(AcceptorObject *a, int res)
+{
+    PyObject *ctx, *entered, *r;
+
+    if (!a->callback || !a->context) {
+        PyErr_SetString(PyExc_RuntimeError, "the Acceptor was cleared");
+        return NULL;
+    }
+    ctx = PyContext_Copy(a->context);
+    if (!ctx)
+        return NULL;
+    entered = rlpy_ctx_enter(ctx);
+    r = PyObject_CallFunction(a->callback, "i", res);
+    rlpy_ctx_exit(entered);
+    Py_DECREF(ctx);
+    return r;
+}
 
 static int acceptor_arm(AcceptorObject *a)
 {
@@ -55,7 +84,7 @@ static void acceptor_done(rl_loop *rl, rl_op *op)
     if (res == -ECANCELED || res == -EAGAIN || res == -EINTR ||
         res == -ECONNABORTED)
         goto rearm;
-    r = PyObject_CallFunction(a->callback, "i", res);
+    r = acceptor_call(a, res);
     if (!r) {
         PyObject *exc = rlpy_exc_take();
         if (PyErr_GivenExceptionMatches(exc, PyExc_KeyboardInterrupt) ||
@@ -100,7 +129,12 @@ static PyObject *acceptor_new(PyTypeObject *tp, PyObject *args, PyObject *kw)
         return NULL;
     a->loop = (LoopObject *)Py_NewRef(loop);
     a->callback = Py_NewRef(cb);
+    a->context = PyContext_CopyCurrent();
     a->fd = fd;
+    if (!a->context) {
+        Py_DECREF(a);
+        return NULL;
+    }
     return (PyObject *)a;
 }
 
@@ -178,12 +212,14 @@ static int acceptor_traverse(AcceptorObject *a, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(a));
     Py_VISIT(a->loop);
     Py_VISIT(a->callback);
+    Py_VISIT(a->context);
     return 0;
 }
 
 static int acceptor_clear(AcceptorObject *a)
 {
     Py_CLEAR(a->callback);
+    Py_CLEAR(a->context);
     return 0;
 }
 
@@ -193,6 +229,7 @@ static void acceptor_dealloc(AcceptorObject *a)
 
     PyObject_GC_UnTrack(a);
     Py_CLEAR(a->callback);
+    Py_CLEAR(a->context);
     Py_CLEAR(a->loop);
     tp->tp_free(a);
     Py_DECREF(tp);

@@ -11,6 +11,10 @@
  * would block is queued (bytes plus its sockaddr) and the queue leaves one
  * sendmsg per datagram, in order.
  *
+ * Contexts as for stream transports: datagram_received() and read errors
+ * in the reader context, send completions in the writer context (a copy of
+ * the context of the sendto() that queued first).
+ *
  * Lifetime as for stream transports: every op in flight holds a reference,
  * and the socket is closed with an RL_OP_CLOSE op after connection_lost().
  */
@@ -35,7 +39,8 @@ typedef struct {
     LoopObject *loop;
     PyObject *sock;
     PyObject *protocol;
-    PyObject *context;
+    PyObject *context; /* the reader's: datagram_received() runs in it */
+    PyObject *wctx;    /* the writer's: send completions run in it */
     PyObject *address; /* the remote address, or None */
     PyObject *weakreflist;
     rl_op rop, wop, cop;
@@ -246,8 +251,7 @@ static void read_arm(DgramObject *d)
 static void dgram_ready(rl_loop *rl, rl_callback *cb)
 {
     DgramObject *d = cb->data;
-    PyObject *data, *addr, *r;
-    bool ctx = false;
+    PyObject *data, *addr, *r, *ctx;
 
     (void)rl;
     d->ready_queued = false;
@@ -256,10 +260,7 @@ static void dgram_ready(rl_loop *rl, rl_callback *cb)
     d->rhave = false;
     if (d->conn_lost || d->closing || !d->protocol)
         goto out;
-    if (PyContext_Enter(d->context) == 0)
-        ctx = true;
-    else
-        PyErr_Clear();
+    ctx = rlpy_ctx_enter(d->context);
     if (d->rres >= 0) {
         data = PyBytes_FromStringAndSize(d->rbuf, d->rres);
         addr = data ? rlpy_sockaddr_to_py((struct sockaddr *)&d->raddr,
@@ -277,9 +278,8 @@ static void dgram_ready(rl_loop *rl, rl_callback *cb)
     } else {
         error_received(d, -d->rres);
     }
-    if (ctx && PyContext_Exit(d->context) < 0)
-        PyErr_Clear();
     read_arm(d);
+    rlpy_ctx_exit(ctx);
 out:
     Py_DECREF(d); /* queue_ready()'s */
 }
@@ -310,8 +310,7 @@ void rlpy_dgram_loop_closed(PyObject *transport)
     Py_DECREF(d);
 }
 
-int rlpy_dgram_traverse_queued(PyObject *transport, visitproc visit,
-                               void *arg)
+int rlpy_dgram_traverse_queued(PyObject *transport, visitproc visit, void *arg)
 {
     if (((DgramObject *)transport)->ready_queued)
         Py_VISIT(transport);
@@ -370,10 +369,12 @@ static void send_submit(DgramObject *d)
     Py_INCREF(d);
 }
 
+/* In the writer context, as asyncio's _sendto_ready(). */
 static void send_done(rl_loop *rl, rl_op *op)
 {
     DgramObject *d = op->data;
     struct dentry *e;
+    PyObject *ctx;
     int res = op->res;
 
     (void)rl;
@@ -381,9 +382,10 @@ static void send_done(rl_loop *rl, rl_op *op)
         wq_clear(d);
         goto out;
     }
+    ctx = rlpy_ctx_enter(d->wctx);
     if (res == -EAGAIN || res == -EINTR) {
         send_submit(d);
-        goto out;
+        goto out_ctx;
     }
     e = &d->wq[d->whead++];
     d->wsize -= PyBytes_GET_SIZE(e->data);
@@ -394,7 +396,7 @@ static void send_done(rl_loop *rl, rl_op *op)
         error_received(d, -res);
     flow(d); /* resume_writing() may sendto() and submit the next one */
     if (d->conn_lost || rl_op_in_flight(&d->wop))
-        goto out;
+        goto out_ctx;
     if (d->whead < d->wtail) {
         send_submit(d);
     } else if (d->closing) {
@@ -403,6 +405,8 @@ static void send_done(rl_loop *rl, rl_op *op)
             callback_failed(d, "Exception in connection_lost()");
         Py_XDECREF(r);
     }
+out_ctx:
+    rlpy_ctx_exit(ctx);
 out:
     Py_DECREF(d);
 }
@@ -550,6 +554,7 @@ static int dgram_traverse(DgramObject *d, visitproc visit, void *arg)
     Py_VISIT(d->sock);
     Py_VISIT(d->protocol);
     Py_VISIT(d->context);
+    Py_VISIT(d->wctx);
     Py_VISIT(d->address);
     return 0;
 }
@@ -558,6 +563,7 @@ static int dgram_clear(DgramObject *d)
 {
     Py_CLEAR(d->extra);
     Py_CLEAR(d->protocol);
+    Py_CLEAR(d->wctx);
     return 0;
 }
 
@@ -575,6 +581,7 @@ static void dgram_dealloc(DgramObject *d)
     free(d->rbuf);
     Py_CLEAR(d->protocol);
     Py_CLEAR(d->context);
+    Py_CLEAR(d->wctx);
     Py_CLEAR(d->address);
     Py_CLEAR(d->sock);
     Py_CLEAR(d->loop);
@@ -591,7 +598,7 @@ static PyObject *dgram_sendto_impl(DgramObject *d, PyObject *const *args,
 {
     struct sockaddr_storage ss;
     socklen_t alen = 0;
-    PyObject *data, *addr, *keep;
+    PyObject *data, *addr, *keep, *ctx;
     Py_buffer v;
     ssize_t n;
 
@@ -625,6 +632,13 @@ static PyObject *dgram_sendto_impl(DgramObject *d, PyObject *const *args,
                 return NULL;
             Py_RETURN_NONE;
         }
+        /* asyncio adds its writer callback now, in a copy of the
+         * current context, which the send completions run in */
+        if (!(ctx = PyContext_CopyCurrent())) {
+            PyBuffer_Release(&v);
+            return NULL;
+        }
+        Py_XSETREF(d->wctx, ctx);
     }
     keep = PyBytes_FromStringAndSize(v.buf, v.len);
     PyBuffer_Release(&v);
@@ -690,8 +704,14 @@ static PyObject *dgram_pause_reading(DgramObject *d, PyObject *unused)
 
 static PyObject *dgram_resume_reading(DgramObject *d, PyObject *unused)
 {
+    PyObject *ctx;
+
     (void)unused;
     if (!d->closing && d->paused) {
+        /* as asyncio's new reader callback: a copy of the caller's */
+        if (!(ctx = PyContext_CopyCurrent()))
+            return NULL;
+        Py_XSETREF(d->context, ctx);
         d->paused = false;
         if (d->rhave)
             queue_ready(d); /* a datagram read before the pause */

@@ -168,6 +168,42 @@ struct LoopObject {
     bool running;
 };
 
+/*
+ * contextvars, as asyncio: a transport runs its protocol's callbacks from
+ * completions in the context its asyncio counterpart's reader (or writer)
+ * Handle would have copied, and the Acceptor runs each connection's set-up
+ * in a copy of the context that started serving. Entering one costs two
+ * pointer swaps (no Python-level wrapper per call).
+ *
+ * rlpy_ctx_enter(ctx) makes ctx current and returns a new reference to it,
+ * for the caller to keep in a local variable and pass to rlpy_ctx_exit():
+ * a transport may drop the context it entered meanwhile (resume_reading(),
+ * a write from resume_writing()), and PyContext_Exit() still writes to the
+ * context after releasing the thread state's reference. NULL (and nothing
+ * to undo) when ctx is NULL, or already entered: a completion that runs
+ * synchronously inside a callback of the same transport, which then
+ * already runs in it. No exception may be set when called.
+ */
+static inline PyObject *rlpy_ctx_enter(PyObject *ctx)
+{
+    if (!ctx)
+        return NULL;
+    if (PyContext_Enter(ctx) < 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return Py_NewRef(ctx);
+}
+
+static inline void rlpy_ctx_exit(PyObject *entered)
+{
+    if (!entered)
+        return;
+    if (PyContext_Exit(entered) < 0)
+        PyErr_Clear();
+    Py_DECREF(entered);
+}
+
 /* ---- module.c ---------------------------------------------------------- */
 extern PyModuleDef rlpy_module;
 rlpy_state *rlpy_state_of_type(PyTypeObject *tp);

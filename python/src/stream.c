@@ -17,6 +17,14 @@
  * completion with everything queued meanwhile: one sendmsg per iteration.
  * Short sends leave the rest queued.
  *
+ * Contexts (contextvars), as asyncio's reader and writer callbacks: read
+ * completions and _start_reading() run in the reader context, a copy of
+ * the context the transport was made in (resume_reading() makes a new
+ * copy of its caller's); write completions run in the writer context, a
+ * copy of the context of the write that found the queue idle and left
+ * data in it. So data_received() sees what the previous one set, and
+ * connection_lost() runs in a copy of whichever context closed it.
+ *
  * Lifetime: every op in flight holds a reference to the transport (taken
  * at rl_submit, dropped in the final completion), and the iovecs point into
  * queued bytes objects that are released only once no sendmsg is in flight.
@@ -57,7 +65,8 @@ typedef struct {
     PyObject *sock;
     PyObject *protocol;
     PyObject *server;
-    PyObject *context;      /* protocol callbacks from completions run in it */
+    PyObject *context;      /* the reader's: read completions run in it */
+    PyObject *wctx;         /* the writer's: write completions run in it */
     PyObject *pending;      /* list of bytes received while paused, or NULL */
     PyObject *empty_waiter; /* loop.sendfile(): set when the queue drains */
     PyObject *weakreflist;
@@ -350,6 +359,22 @@ static void start_read(StreamObject *s)
         read_arm(s);
 }
 
+/* asyncio's pipe transports call eof_received() with call_soon(): in a
+ * copy of the reader context, whose changes connection_lost() (another
+ * copy) does not see. */
+static PyObject *pipe_eof_received(StreamObject *s)
+{
+    PyObject *ctx = PyContext_CopyCurrent(), *entered, *r;
+
+    if (!ctx)
+        return NULL;
+    entered = rlpy_ctx_enter(ctx);
+    r = PyObject_CallMethod(s->protocol, "eof_received", NULL);
+    rlpy_ctx_exit(entered);
+    Py_DECREF(ctx);
+    return r;
+}
+
 /* asyncio's _read_ready__on_eof(). */
 static void on_eof(StreamObject *s)
 {
@@ -358,7 +383,7 @@ static void on_eof(StreamObject *s)
 
     s->read_done = true;
     if (s->pipe && s->protocol) { /* asyncio: a pipe's EOF always closes it */
-        r = PyObject_CallMethod(s->protocol, "eof_received", NULL);
+        r = pipe_eof_received(s);
         if (!r)
             proto_failed(s, rlpy_exc_take(),
                          "Fatal error: protocol.eof_received() call failed.");
@@ -460,21 +485,6 @@ out:
     return ret;
 }
 
-static bool enter_ctx(StreamObject *s)
-{
-    if (PyContext_Enter(s->context) < 0) {
-        PyErr_Clear();
-        return false;
-    }
-    return true;
-}
-
-static void exit_ctx(StreamObject *s, bool entered)
-{
-    if (entered && PyContext_Exit(s->context) < 0)
-        PyErr_Clear();
-}
-
 static void read_error(StreamObject *s, int res)
 {
     s->read_done = true;
@@ -503,16 +513,21 @@ static int pending_add(StreamObject *s, PyObject *data)
     return PyList_Append(s->pending, data);
 }
 
+/* Completions of the read op run in the reader context (s->context), as
+ * asyncio's reader callback: what the protocol gets, the errors reported
+ * and connection_lost() scheduled from there, and the next get_buffer(). */
 static void recv_multi_done(rl_loop *rl, rl_op *op)
 {
     StreamObject *s = op->data;
-    bool more = op->cflags & RL_CQE_MORE, ctx;
-    PyObject *data;
+    bool more = op->cflags & RL_CQE_MORE;
+    PyObject *data, *ctx;
 
     (void)rl;
-    if (s->loop->closed || s->closing || s->conn_lost || s->read_done)
+    if (s->loop->closed)
         goto out;
-    ctx = enter_ctx(s);
+    ctx = rlpy_ctx_enter(s->context);
+    if (s->closing || s->conn_lost || s->read_done)
+        goto rearm;
     if (op->res > 0) {
         data = PyBytes_FromStringAndSize(op->buf, op->res);
         if (!data) {
@@ -537,25 +552,31 @@ static void recv_multi_done(rl_loop *rl, rl_op *op)
                op->res != -EAGAIN && op->res != -EINTR) {
         read_error(s, op->res);
     }
-    exit_ctx(s, ctx);
+rearm:
+    if (!more)
+        start_read(s);
+    rlpy_ctx_exit(ctx);
 out:
-    if (!more) {
-        if (!s->loop->closed)
-            start_read(s);
+    if (!more)
         Py_DECREF(s);
-    }
 }
 
 static void recv_buf_done(rl_loop *rl, rl_op *op)
 {
     StreamObject *s = op->data;
-    PyObject *r;
-    bool ctx;
+    PyObject *r, *ctx;
     int res = op->res;
 
     (void)rl;
-    if (res > 0 && s->rbuf_held && (s->rbuf_stale || s->paused) &&
-        !s->loop->closed) {
+    if (s->loop->closed) {
+        if (s->rbuf_held) {
+            PyBuffer_Release(&s->rbuf);
+            s->rbuf_held = false;
+        }
+        goto out;
+    }
+    ctx = rlpy_ctx_enter(s->context);
+    if (res > 0 && s->rbuf_held && (s->rbuf_stale || s->paused)) {
         /* The data is in a buffer whose protocol set_protocol() replaced,
          * or reading is paused and the protocol may yet be replaced (as
          * start_tls() does): keep it as bytes, for deliver() to hand to
@@ -572,15 +593,14 @@ static void recv_buf_done(rl_loop *rl, rl_op *op)
                 stream_resume_later(s);
         }
         Py_XDECREF(data);
-        goto out;
+        goto out_ctx;
     }
     if (s->rbuf_held) {
         PyBuffer_Release(&s->rbuf);
         s->rbuf_held = false;
     }
-    if (s->loop->closed || s->closing || s->conn_lost || s->read_done)
-        goto out;
-    ctx = enter_ctx(s);
+    if (s->closing || s->conn_lost || s->read_done)
+        goto out_ctx;
     if (res > 0) {
         cork_begin(s->loop);
         r = PyObject_CallMethod(s->protocol, "buffer_updated", "i", res);
@@ -601,7 +621,8 @@ static void recv_buf_done(rl_loop *rl, rl_op *op)
     }
     if (!s->loop->closed)
         start_read(s);
-    exit_ctx(s, ctx);
+out_ctx:
+    rlpy_ctx_exit(ctx);
 out:
     Py_DECREF(s);
 }
@@ -620,20 +641,20 @@ static void pipe_read_done(rl_loop *rl, rl_op *op)
 static void pipe_hup_done(rl_loop *rl, rl_op *op)
 {
     StreamObject *s = op->data;
-    PyObject *exc = NULL;
+    PyObject *exc = NULL, *ctx;
 
     (void)rl;
     if (op->res < 0 || s->loop->closed || s->closing || s->conn_lost)
         goto out;
-    if (s->wsize) {
+    ctx = rlpy_ctx_enter(s->context); /* asyncio: the pipe's reader */
+    if (s->wsize)
         exc = PyObject_CallNoArgs(PyExc_BrokenPipeError);
-        if (!exc) {
-            rlpy_loop_stash_exc(s->loop, rlpy_exc_take());
-            goto out;
-        }
-    }
-    force_close(s, exc);
+    if (s->wsize && !exc)
+        rlpy_loop_stash_exc(s->loop, rlpy_exc_take());
+    else
+        force_close(s, exc);
     Py_XDECREF(exc);
+    rlpy_ctx_exit(ctx);
 out:
     Py_DECREF(s);
 }
@@ -705,6 +726,20 @@ static void write_submit(StreamObject *s)
     Py_INCREF(s);
 }
 
+/* The queue, idle until now, waits for the socket: asyncio adds its writer
+ * callback here, in a copy of the current context, which the write
+ * completions run in until the queue drained. */
+static void write_start(StreamObject *s)
+{
+    PyObject *ctx = PyContext_CopyCurrent();
+
+    if (ctx)
+        Py_XSETREF(s->wctx, ctx);
+    else /* out of memory: the completions keep the previous context */
+        PyErr_Clear();
+    write_submit(s);
+}
+
 static void wq_consume(StreamObject *s, Py_ssize_t n)
 {
     s->wsize -= n;
@@ -750,9 +785,12 @@ static void write_drained(StreamObject *s)
     }
 }
 
+/* In the writer context: resume_writing(), connection_lost() after a
+ * close() that waited for the queue, and what a write error reports. */
 static void write_done(rl_loop *rl, rl_op *op)
 {
     StreamObject *s = op->data;
+    PyObject *ctx;
     int res = op->res;
 
     (void)rl;
@@ -760,25 +798,28 @@ static void write_done(rl_loop *rl, rl_op *op)
         wq_clear(s);
         goto out;
     }
+    ctx = rlpy_ctx_enter(s->wctx);
     if (res == -EAGAIN || res == -EINTR) {
         write_submit(s);
-        goto out;
+        goto out_ctx;
     }
     if (res < 0) {
         wq_clear(s);
         fatal_error(s, oserror(-res), "Fatal write error on socket transport");
-        goto out;
+        goto out_ctx;
     }
     wq_consume(s, res);
     /* resume_writing() may write: that can send at once, or queue and
      * submit the next sendmsg itself (wop is idle in its final callback) */
     maybe_resume(s);
     if (s->conn_lost || rl_op_in_flight(&s->wop))
-        goto out;
+        goto out_ctx;
     if (s->whead < s->wtail)
         write_submit(s);
     else
         write_drained(s);
+out_ctx:
+    rlpy_ctx_exit(ctx);
 out:
     Py_DECREF(s);
 }
@@ -849,7 +890,7 @@ static void uncork(StreamObject *s)
     }
     wq_consume(s, sent);
     if (s->whead < s->wtail) {
-        write_submit(s);
+        write_start(s);
         maybe_pause(s);
     } else if (s->closing || s->eof_req) {
         write_drained(s);
@@ -919,6 +960,7 @@ static int write_one(StreamObject *s, PyObject *data)
     Py_buffer v;
     PyObject *keep;
     ssize_t n = 0;
+    bool idle;
 
     if (PyObject_GetBuffer(data, &v, PyBUF_SIMPLE) < 0)
         return -1;
@@ -936,7 +978,8 @@ static int write_one(StreamObject *s, PyObject *data)
         PyBuffer_Release(&v);
         return r;
     }
-    if (wq_idle(s)) {
+    idle = wq_idle(s);
+    if (idle) {
         if (s->pipe) /* non-blocking, as asyncio sets it */
             n = write(s->fd, v.buf, (size_t)v.len);
         else
@@ -961,7 +1004,9 @@ static int write_one(StreamObject *s, PyObject *data)
         PyBuffer_Release(&v);
         return -1;
     }
-    if (!rl_op_in_flight(&s->wop))
+    if (idle)
+        write_start(s);
+    else if (!rl_op_in_flight(&s->wop))
         write_submit(s);
     maybe_pause(s);
 out:
@@ -1131,6 +1176,7 @@ static int stream_traverse(StreamObject *s, visitproc visit, void *arg)
     Py_VISIT(s->protocol);
     Py_VISIT(s->server);
     Py_VISIT(s->context);
+    Py_VISIT(s->wctx);
     Py_VISIT(s->pending);
     Py_VISIT(s->empty_waiter);
     return 0;
@@ -1143,6 +1189,7 @@ static int stream_clear(StreamObject *s)
     Py_CLEAR(s->server);
     Py_CLEAR(s->pending);
     Py_CLEAR(s->empty_waiter);
+    Py_CLEAR(s->wctx);
     return 0;
 }
 
@@ -1165,6 +1212,7 @@ static void stream_dealloc(StreamObject *s)
     Py_CLEAR(s->pending);
     Py_CLEAR(s->empty_waiter);
     Py_CLEAR(s->context);
+    Py_CLEAR(s->wctx);
     Py_CLEAR(s->sock);
     Py_CLEAR(s->loop);
     Py_CLEAR(s->extra);
@@ -1290,13 +1338,19 @@ static PyObject *stream_pause_reading(StreamObject *s, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* As asyncio's, which adds a new reader callback: from here on the protocol
+ * is called in a copy of the caller's context. */
 static PyObject *stream_resume_reading(StreamObject *s, PyObject *unused)
 {
-    PyObject *m, *r;
+    PyObject *m, *r, *ctx;
 
     (void)unused;
     if (s->closing || !s->paused)
         Py_RETURN_NONE;
+    ctx = PyContext_CopyCurrent();
+    if (!ctx)
+        return NULL;
+    Py_XSETREF(s->context, ctx);
     s->paused = false;
     m = PyObject_GetAttrString((PyObject *)s, "_start_reading");
     if (!m)
@@ -1309,36 +1363,47 @@ static PyObject *stream_resume_reading(StreamObject *s, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-/* Deliver what arrived while paused, then read on. From call_soon. */
-static PyObject *stream_start_reading(StreamObject *s, PyObject *unused)
+/* Deliver what arrived while paused, then read on. */
+static void start_reading(StreamObject *s)
 {
-    PyObject *pending, *r;
+    PyObject *pending;
     Py_ssize_t i, n;
 
-    (void)unused;
-    if (s->paused || s->closing || s->conn_lost || s->loop->closed)
-        Py_RETURN_NONE;
     if (s->pending) {
         pending = s->pending;
         s->pending = NULL;
         n = PyList_GET_SIZE(pending);
         for (i = 0; i < n; i++) {
             if (s->paused || s->closing || s->conn_lost) {
-                r = PyList_GetSlice(pending, i, n);
-                s->pending = r;
+                s->pending = PyList_GetSlice(pending, i, n);
+                if (!s->pending)
+                    fatal_error(s, rlpy_exc_take(), "Fatal read error");
                 break;
             }
             deliver(s, PyList_GET_ITEM(pending, i));
         }
         Py_DECREF(pending);
         if (s->pending)
-            Py_RETURN_NONE;
+            return;
     }
     if (s->pending_eof && !s->paused && !s->closing && !s->conn_lost) {
         s->pending_eof = false;
         on_eof(s);
     }
     start_read(s);
+}
+
+/* From call_soon: in the reader context, as the read completions. */
+static PyObject *stream_start_reading(StreamObject *s, PyObject *unused)
+{
+    PyObject *ctx;
+
+    (void)unused;
+    if (s->paused || s->closing || s->conn_lost || s->loop->closed)
+        Py_RETURN_NONE;
+    ctx = rlpy_ctx_enter(s->context);
+    start_reading(s);
+    rlpy_ctx_exit(ctx);
     Py_RETURN_NONE;
 }
 
