@@ -1,7 +1,8 @@
 # Sourced by test_python.sh and bench.sh: the venv that ringloop is
 # installed into (made once, reused) and `pip install .` into it.
 #
-#   RINGLOOP_PYTHON   interpreter (default: python3)
+#   RINGLOOP_PYTHON   interpreter (default: python3); a name such as
+#                     python3.13 is also looked up among pyenv's versions
 #   RINGLOOP_VENV     venv directory (default: build/venv-pyX.Y)
 #   RINGLOOP_PY_BUILD CMake build directory of `pip install .` (default:
 #                     build/py-<wheel tag>); two builds at once need two
@@ -9,7 +10,11 @@
 # Expects $root (the checkout). Sets $pyver, $venv, $vpy (the venv's python)
 # and $pip (an array: pip, quiet).
 
-python=${RINGLOOP_PYTHON:-python3}
+. "$root/scripts/find_python.sh"
+python=$(find_python "${RINGLOOP_PYTHON:-python3}") || {
+    echo "no interpreter ${RINGLOOP_PYTHON:-python3} on this machine" >&2
+    exit 1
+}
 pyver=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 venv=${RINGLOOP_VENV:-$root/build/venv-py$pyver}
 

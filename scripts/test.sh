@@ -26,15 +26,30 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_c_suite sanitize -DCMAKE_BUILD_TYPE=Debug \
     -DRINGLOOP_SANITIZE=address,undefined
 
-# The Python package and its tests: pytest on asyncio, ringloop-epoll and
-# ringloop-uring.
-"$root/scripts/test_python.sh"
+# The Python package and its tests (pytest on asyncio, ringloop-epoll and
+# ringloop-uring) on every supported CPython this machine has; then
+# CPython's own asyncio loop tests bound to ringloop, on the oldest and the
+# newest of them (each runs its own test.test_asyncio). The conformance
+# harness fails on any test that passes on asyncio's loop but not on both
+# backends, except those listed in tests/conformance/exceptions.txt.
+. "$root/scripts/find_python.sh"
+pythons=()
+for v in 3.10 3.11 3.12 3.13; do
+    if p=$(find_python "python$v"); then
+        pythons+=("$p")
+    else
+        echo "== python $v: not on this machine, skipped"
+    fi
+done
+[ ${#pythons[@]} -gt 0 ] || { echo "no supported Python found" >&2; exit 1; }
+for p in "${pythons[@]}"; do
+    RINGLOOP_PYTHON=$p "$root/scripts/test_python.sh"
+done
 
-# CPython's own asyncio loop tests bound to ringloop (the package the step
-# above installed); fails on any test that passes on asyncio's loop but not
-# on both backends, except those listed in tests/conformance/exceptions.txt.
 echo "== asyncio conformance"
-RINGLOOP_NO_INSTALL=1 "$root/tests/conformance/run.sh"
+for p in $(printf '%s\n' "${pythons[0]}" "${pythons[-1]}" | uniq); do
+    RINGLOOP_PYTHON=$p RINGLOOP_NO_INSTALL=1 "$root/tests/conformance/run.sh"
+done
 
 # The feature matrix: the C and Python suites once per io_uring fast path
 # switched off and with io_uring refused at setup (seccomp), as a grid.
