@@ -433,8 +433,8 @@ class Loop(_ext.Loop, NetMixin, ProcMixin, asyncio.AbstractEventLoop):
 
         Main thread only; raises RuntimeError if sig cannot be caught.
         """
-        from ._support import _iscoroutinefunction
-        if asyncio.iscoroutine(callback) or _iscoroutinefunction(callback):
+        from ._support import is_coroutine_callback
+        if is_coroutine_callback(callback):
             raise TypeError("coroutines cannot be used "
                             "with add_signal_handler()")
         self._check_signal(sig)

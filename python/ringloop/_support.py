@@ -97,21 +97,31 @@ def handle_repr(handle: Any) -> str:
     return "<{}>".format(" ".join(info))
 
 
+# asyncio's own tests, so that what it calls a coroutine (the version's
+# iscoroutine(), and iscoroutinefunction(): inspect's, or a function
+# carrying asyncio's own _is_coroutine marker object) is exactly what is
+# refused here. Any other _is_coroutine attribute (Cython functions have
+# _is_coroutine = False; a Mock makes one up on access) means nothing.
+# Python 3.14 deprecates coroutines.iscoroutinefunction() and has asyncio
+# call the private _iscoroutinefunction() instead.
+_iscoroutine = asyncio.coroutines.iscoroutine
+_iscoroutinefunction = getattr(asyncio.coroutines, "_iscoroutinefunction",
+                               asyncio.coroutines.iscoroutinefunction)
+
+
+def is_coroutine_callback(callback: Any) -> bool:
+    """What asyncio refuses as a callback: a coroutine or one's function."""
+    return _iscoroutine(callback) or _iscoroutinefunction(callback)
+
+
 def check_callback(callback: Any, method: str) -> None:
     """asyncio.BaseEventLoop._check_callback() (debug mode)."""
-    if asyncio.iscoroutine(callback) or _iscoroutinefunction(callback):
+    if is_coroutine_callback(callback):
         raise TypeError(f"coroutines cannot be used with {method}()")
     if not callable(callback):
         raise TypeError(
             f"a callable object was expected by {method}(), "
             f"got {callback!r}")
-
-
-def _iscoroutinefunction(func: Any) -> bool:
-    # asyncio.iscoroutinefunction() also knows the legacy @coroutine marker
-    # and is deprecated from 3.14; inspect's is the same for real code.
-    return (inspect.iscoroutinefunction(func) or
-            getattr(func, "_is_coroutine", None) is not None)
 
 
 def format_handle(handle: Any) -> str:

@@ -11,9 +11,14 @@
  * struct lives on until the op's final completion. When an fd has no watch
  * left the backend is told (rl_loop_fd_closed), since the caller may now
  * close(2) it behind the loop's back, as asyncio's selector allows.
+ *
+ * Bad fds fail as in asyncio, in its order of checks (watch_fd). A watch
+ * keeps the object it was added as (unless an int): like the selector's
+ * key, it finds a socket closed while watched, whose fileno() is now -1.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +33,7 @@ struct rlpy_io {
     rl_callback ready;    /* queued when the poll completes */
     LoopObject *loop;     /* borrowed: the loop frees its watches first */
     HandleObject *handle; /* strong */
+    PyObject *fileobj;    /* strong: what the fd was added as, unless an int */
     int fd;
     uint8_t dir;
     bool queued;  /* ready is in the core's ready queue */
@@ -36,19 +42,25 @@ struct rlpy_io {
     bool dormant; /* the poll failed (fd closed?): wait for removal */
 };
 
-/* selectors._fileobj_to_fd() */
-static int fileobj_to_fd(PyObject *fileobj)
+/*
+ * selectors._fileobj_to_fd() without its range check, which asyncio makes
+ * later (after the transport and closed-loop checks): the fd of fileobj,
+ * an int or an object with fileno(), as a long. An int too large for a long
+ * is LONG_MAX or LONG_MIN (no fd is that large). -1 with ValueError if
+ * fileno() fails as asyncio expects it to (AttributeError, TypeError,
+ * ValueError); other exceptions from fileno() propagate.
+ */
+static int fileobj_fd(PyObject *fileobj, long *fd)
 {
     PyObject *r;
-    long fd;
+    int overflow;
 
     if (PyLong_Check(fileobj)) {
-        fd = PyLong_AsLong(fileobj);
+        r = Py_NewRef(fileobj);
     } else {
         r = PyObject_CallMethod(fileobj, "fileno", NULL);
-        if (r && !PyLong_Check(r)) {
+        if (r && !PyLong_Check(r))
             Py_SETREF(r, PyNumber_Long(r));
-        }
         if (!r) {
             if (PyErr_ExceptionMatches(PyExc_AttributeError) ||
                 PyErr_ExceptionMatches(PyExc_TypeError) ||
@@ -59,16 +71,14 @@ static int fileobj_to_fd(PyObject *fileobj)
             }
             return -1;
         }
-        fd = PyLong_AsLong(r);
-        Py_DECREF(r);
     }
-    if (fd == -1 && PyErr_Occurred())
+    *fd = PyLong_AsLongAndOverflow(r, &overflow);
+    Py_DECREF(r);
+    if (overflow)
+        *fd = overflow > 0 ? LONG_MAX : LONG_MIN;
+    else if (*fd == -1 && PyErr_Occurred())
         return -1;
-    if (fd < 0 || fd > INT32_MAX) {
-        PyErr_Format(PyExc_ValueError, "Invalid file descriptor: %ld", fd);
-        return -1;
-    }
-    return (int)fd;
+    return 0;
 }
 
 /* What epoll_ctl(EPOLL_CTL_ADD) would refuse, which asyncio reports. */
@@ -112,7 +122,7 @@ static struct rlpy_fdslot *slot_get(LoopObject *loop, int fd, bool grow)
 }
 
 static void io_poll_done(rl_loop *rl, rl_op *op);
-static int check_no_transport(LoopObject *self, int fd);
+static int check_no_transport(LoopObject *self, long fd);
 
 static int io_arm(struct rlpy_io *io)
 {
@@ -140,6 +150,7 @@ static void io_remove(struct rlpy_io *io, bool fd_closed)
 {
     LoopObject *loop = io->loop;
     struct rlpy_fdslot *slot = slot_get(loop, io->fd, false);
+    PyObject *fileobj = io->fileobj;
 
     if (slot && slot->io[io->dir] == io)
         slot->io[io->dir] = NULL;
@@ -153,7 +164,9 @@ static void io_remove(struct rlpy_io *io, bool fd_closed)
     if (fd_closed && slot && !slot->io[DIR_READ] && !slot->io[DIR_WRITE] &&
         !slot->nops)
         rl_loop_fd_closed(loop->rl, io->fd);
+    io->fileobj = NULL;
     io_free_if_idle(io);
+    Py_XDECREF(fileobj); /* last: a finalizer may run */
 }
 
 static void io_ready(rl_loop *rl, rl_callback *cb);
@@ -210,14 +223,67 @@ static void io_ready(rl_loop *rl, rl_callback *cb)
 
 /* ---- Python API -------------------------------------------------------- */
 
+/* The watch added as fileobj (by identity), for a fileobj whose fileno()
+ * has gone negative: asyncio's selector finds a socket closed while
+ * watched this way (_fileobj_lookup's exhaustive search). */
+static struct rlpy_io *find_fileobj(LoopObject *self, PyObject *fileobj)
+{
+    size_t fd;
+    int dir;
+
+    for (fd = 0; fd < self->nfds; fd++)
+        for (dir = 0; dir < 2; dir++)
+            if (self->fds[fd].io[dir] &&
+                self->fds[fd].io[dir]->fileobj == fileobj)
+                return self->fds[fd].io[dir];
+    return NULL;
+}
+
+/*
+ * The fd that add_* / remove_* act on, with asyncio's checks in asyncio's
+ * order: a usable fileobj and no transport on it (_ensure_fd_no_transport),
+ * then the closed loop (RuntimeError from add_*; remove_* returns False:
+ * 0 here), then the range. An fd too large for epoll is an OverflowError
+ * for add_* and "not watched" (0) for remove_*. 1 when *fd is set.
+ */
+static int watch_fd(LoopObject *self, PyObject *fileobj, bool add, int *fd)
+{
+    struct rlpy_io *io;
+    long lfd;
+
+    if (fileobj_fd(fileobj, &lfd) < 0 || check_no_transport(self, lfd) < 0)
+        return -1;
+    if (self->closed)
+        return add ? rlpy_loop_check_closed(self) : 0;
+    if (lfd < 0) {
+        io = find_fileobj(self, fileobj);
+        if (!io) {
+            PyErr_Format(PyExc_ValueError, "Invalid file descriptor: %ld", lfd);
+            return -1;
+        }
+        *fd = io->fd;
+        return 1;
+    }
+    if (lfd > INT_MAX) {
+        if (!add)
+            return 0;
+        /* what epoll.register() says */
+        PyErr_SetString(PyExc_OverflowError,
+                        "Python int too large to convert to C int");
+        return -1;
+    }
+    *fd = (int)lfd;
+    return 1;
+}
+
 static PyObject *add_watch(LoopObject *self, PyObject *const *args,
                            Py_ssize_t nargs, int dir)
 {
     const char *meth = dir == DIR_READ ? "add_reader" : "add_writer";
-    PyObject *cbargs;
+    PyObject *cbargs, *fileobj;
     HandleObject *h, *old;
     struct rlpy_fdslot *slot;
-    struct rlpy_io *io;
+    struct rlpy_io *io, *other;
     Py_ssize_t i;
     int fd, ret;
 
@@ -226,10 +292,12 @@ static PyObject *add_watch(LoopObject *self, PyObject *const *args,
                      "%s() missing required positional arguments", meth);
         return NULL;
     }
-    if (rlpy_loop_check_closed(self) < 0)
+    if (watch_fd(self, args[0], true, &fd) < 0)
         return NULL;
-    fd = fileobj_to_fd(args[0]);
-    if (fd < 0 || check_no_transport(self, fd) < 0 || check_pollable(fd) < 0)
+    slot = slot_get(self, fd, false);
+    io = slot ? slot->io[dir] : NULL;
+    /* Replacing a callback is no syscall in asyncio either. */
+    if (!io && check_pollable(fd) < 0)
         return NULL;
     cbargs = PyTuple_New(nargs - 2);
     if (!cbargs)
@@ -277,6 +345,10 @@ static PyObject *add_watch(LoopObject *self, PyObject *const *args,
         PyErr_SetFromErrno(PyExc_OSError);
         goto err_handle;
     }
+    /* The selector key's fileobj is the one the fd was first added as. */
+    other = slot->io[!dir];
+    fileobj = other ? other->fileobj : PyLong_Check(args[0]) ? NULL : args[0];
+    io->fileobj = Py_XNewRef(fileobj);
     slot->io[dir] = io;
     Py_RETURN_NONE;
 
@@ -291,13 +363,11 @@ static PyObject *remove_watch(LoopObject *self, PyObject *fileobj, int dir)
     struct rlpy_fdslot *slot;
     struct rlpy_io *io;
     HandleObject *h;
-    int fd;
+    int fd, ret;
 
-    if (self->closed)
-        Py_RETURN_FALSE;
-    fd = fileobj_to_fd(fileobj);
-    if (fd < 0 || check_no_transport(self, fd) < 0)
-        return NULL;
+    ret = watch_fd(self, fileobj, false, &fd);
+    if (ret <= 0)
+        return ret < 0 ? NULL : Py_NewRef(Py_False);
     slot = slot_get(self, fd, false);
     io = slot ? slot->io[dir] : NULL;
     if (!io)
@@ -355,10 +425,14 @@ int rlpy_fdwatch_traverse(LoopObject *self, visitproc visit, void *arg)
     size_t fd;
     int dir;
 
-    for (fd = 0; fd < self->nfds; fd++)
-        for (dir = 0; dir < 2; dir++)
-            if (self->fds[fd].io[dir])
+    for (fd = 0; fd < self->nfds; fd++) {
+        for (dir = 0; dir < 2; dir++) {
+            if (self->fds[fd].io[dir]) {
                 Py_VISIT(self->fds[fd].io[dir]->handle);
+                Py_VISIT(self->fds[fd].io[dir]->fileobj);
+            }
+        }
+    }
     for (fd = 0; fd < self->nfds; fd++) {
         PyObject *t = self->fds[fd].transport;
         int r;
@@ -411,9 +485,10 @@ void rlpy_fd_clear_transport(LoopObject *self, int fd, PyObject *t)
 }
 
 /* asyncio's _ensure_fd_no_transport(). */
-static int check_no_transport(LoopObject *self, int fd)
+static int check_no_transport(LoopObject *self, long fd)
 {
-    struct rlpy_fdslot *slot = slot_get(self, fd, false);
+    struct rlpy_fdslot *slot =
+        fd < 0 || fd > INT_MAX ? NULL : slot_get(self, (int)fd, false);
 
     if (slot && slot->transport) {
         PyErr_Format(PyExc_RuntimeError,

@@ -367,20 +367,31 @@ static PyObject *loop_call_soon_threadsafe(LoopObject *self,
     return call_soon(self, args, nargs, kwnames, true);
 }
 
+/* call_at(when, callback, *args, context=None): the arguments after when,
+ * and the checks asyncio's call_at() makes before it makes the handle. */
+static int call_at_begin(LoopObject *self, PyObject *const *args,
+                         Py_ssize_t nargs, PyObject *kwnames, PyObject **cbargs,
+                         PyObject **context)
+{
+    if (parse_call("call_at", args, nargs, kwnames, 1, cbargs, context) < 0)
+        return -1;
+    if (rlpy_loop_check_closed(self) < 0 ||
+        (self->debug && (check_thread(self) < 0 ||
+                         check_callback(self, args[1], "call_at") < 0))) {
+        Py_DECREF(*cbargs);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *call_at(LoopObject *self, double when, PyObject *const *args,
                          Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *cbargs, *context;
     TimerHandleObject *t;
 
-    if (parse_call("call_at", args, nargs, kwnames, 1, &cbargs, &context) < 0)
+    if (call_at_begin(self, args, nargs, kwnames, &cbargs, &context) < 0)
         return NULL;
-    if (rlpy_loop_check_closed(self) < 0 ||
-        (self->debug && (check_thread(self) < 0 ||
-                         check_callback(self, args[1], "call_at") < 0))) {
-        Py_DECREF(cbargs);
-        return NULL;
-    }
     t = rlpy_timer_handle_new(self, when, args[1], cbargs, context);
     Py_DECREF(cbargs);
     if (!t)
@@ -398,13 +409,45 @@ static PyObject *loop_call_at(LoopObject *self, PyObject *const *args,
     double when;
 
     if (nargs >= 1 && args[0] == Py_None) {
+#if PY_VERSION_HEX < 0x030B0000
+        /* 3.10: call_at() makes its checks, then TimerHandle() asserts
+         * `when is not None`. */
+        PyObject *cbargs, *context;
+
+        if (call_at_begin(self, args, nargs, kwnames, &cbargs, &context) < 0)
+            return NULL;
+        Py_DECREF(cbargs);
+        PyErr_SetNone(PyExc_AssertionError);
+#else
         PyErr_SetString(PyExc_TypeError, "when cannot be None");
+#endif
         return NULL;
     }
     when = nargs >= 1 ? PyFloat_AsDouble(args[0]) : 0;
     if (when == -1 && PyErr_Occurred())
         return NULL;
     return call_at(self, when, args, nargs, kwnames);
+}
+
+/* asyncio computes `self.time() + delay`, which refuses what float + delay
+ * refuses (a Decimal, a str) and takes what defines __radd__. */
+static PyObject *call_later_slow(LoopObject *self, PyObject *const *args,
+                                 Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *now = PyFloat_FromDouble(rlpy_monotonic()), *when;
+    double w;
+
+    if (!now)
+        return NULL;
+    when = PyNumber_Add(now, args[0]);
+    Py_DECREF(now);
+    if (!when)
+        return NULL;
+    w = PyFloat_AsDouble(when);
+    Py_DECREF(when);
+    if (w == -1 && PyErr_Occurred())
+        return NULL;
+    return call_at(self, w, args, nargs, kwnames);
 }
 
 static PyObject *loop_call_later(LoopObject *self, PyObject *const *args,
@@ -416,10 +459,14 @@ static PyObject *loop_call_later(LoopObject *self, PyObject *const *args,
         PyErr_SetString(PyExc_TypeError, "delay must not be None");
         return NULL;
     }
-    delay = nargs >= 1 ? PyFloat_AsDouble(args[0]) : 0;
-    if (delay == -1 && PyErr_Occurred())
-        return NULL;
-    return call_at(self, rlpy_monotonic() + delay, args, nargs, kwnames);
+    if (nargs < 1 || PyFloat_CheckExact(args[0]) ||
+        PyLong_CheckExact(args[0])) {
+        delay = nargs >= 1 ? PyFloat_AsDouble(args[0]) : 0;
+        if (delay == -1 && PyErr_Occurred())
+            return NULL;
+        return call_at(self, rlpy_monotonic() + delay, args, nargs, kwnames);
+    }
+    return call_later_slow(self, args, nargs, kwnames);
 }
 
 static PyObject *loop_time(LoopObject *self, PyObject *unused)
