@@ -924,7 +924,14 @@ class NetMixin:
         """Receive a datagram into buf: (nbytes, address)."""
         _check_ssl_socket(sock)
         if nbytes:
-            buf = memoryview(buf)[:nbytes]
+            # socket.recvfrom_into()'s checks
+            if nbytes < 0:
+                raise ValueError("negative buffersize in recvfrom_into")
+            buf = memoryview(buf)
+            if nbytes > buf.nbytes:
+                raise ValueError("nbytes is greater than the length of the "
+                                 "buffer")
+            buf = buf[:nbytes]
         r = self._sock_recvfrom_into(sock, buf)  # type: ignore
         return (await r) if isinstance(r, _Future) else r
 

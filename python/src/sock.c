@@ -146,6 +146,28 @@ int rlpy_sockaddr_from_py(int family, PyObject *addr,
                            (n > 0 && a->sun_path[0] == '\0' ? 0 : 1));
         return 0;
     }
+    /* the socket module's getsockaddrarg(): the wrong shape is a TypeError
+     * (nothing to resolve) */
+    if (family == AF_INET &&
+        (!PyTuple_Check(addr) || PyTuple_GET_SIZE(addr) != 2)) {
+        PyErr_Format(PyExc_TypeError,
+                     PyTuple_Check(addr)
+                         ? "AF_INET address must be a pair (host, port)"
+                         : "AF_INET address must be tuple, not %.200s",
+                     Py_TYPE(addr)->tp_name);
+        return -1;
+    }
+    if (family == AF_INET6 &&
+        (!PyTuple_Check(addr) || PyTuple_GET_SIZE(addr) < 2 ||
+         PyTuple_GET_SIZE(addr) > 4)) {
+        PyErr_Format(PyExc_TypeError,
+                     PyTuple_Check(addr)
+                         ? "AF_INET6 address must be a tuple (host, port[, "
+                           "flowinfo[, scopeid]])"
+                         : "AF_INET6 address must be tuple, not %.200s",
+                     Py_TYPE(addr)->tp_name);
+        return -1;
+    }
     if (!PyTuple_Check(addr) || PyTuple_GET_SIZE(addr) < 2) {
         PyErr_SetString(PyExc_ValueError, "not a numeric address");
         return -1;

@@ -1056,37 +1056,7 @@ acase("start_tls(tr, pr, ctx, ssl_shutdown_timeout=-1)",
 
 # -- known mismatches, to be fixed where the mark says --
 
-_ADDR = ("fix in sock.c: rlpy_sockaddr_from_py() raises ValueError('not a "
-         "numeric address') for a port out of 0-65535 and for a tuple of "
-         "the wrong shape; socket's own parser raises OverflowError('port "
-         "must be 0-65535') and TypeError")
-_RECV_INTO = ("fix in sock.c: recv_common() lets BufferError out of "
-              "PyObject_GetBuffer(PyBUF_WRITABLE); socket.recv_into() and "
-              "recvfrom_into() ('w*') raise TypeError for a read-only or "
-              "non-contiguous buffer")
-_NBYTES = ("fix in _net.py: sock_recvfrom_into() slices memoryview(buf)"
-           "[:nbytes] instead of raising ValueError for nbytes < 0 or "
-           "nbytes > len(buf) as socket.recvfrom_into() does; ringloop "
-           "waits for a datagram instead")
-XFAIL = {
-    "sock_recv_into(s, b'immutable')": _RECV_INTO,
-    "sock_recv_into(s, non-contiguous memoryview)": _RECV_INTO,
-    "sock_recv_into(s, read-only memoryview)": _RECV_INTO,
-    "sock_recvfrom_into(udp, b'immutable')": _RECV_INTO,
-    "sock_recvfrom_into(udp, buf, nbytes=-1)": _NBYTES,
-    "sock_recvfrom_into(udp, buf, nbytes > len(buf))": _NBYTES,
-    "sock_sendto(udp, b'x', port 70000)": _ADDR,
-    "sock_sendto(udp, b'x', port -1)": _ADDR,
-    "sock_sendto(udp, b'x', (host,))": _ADDR,
-    "sock_connect(s, port 70000)": _ADDR,
-    "sock_connect(s, port -1)": _ADDR,
-    "create_connection(P, host, 70000)": _ADDR,
-    "create_connection(P, host, -1)": _ADDR,
-    "create_datagram_endpoint(DP, remote_addr=(host, 70000))": _ADDR,
-    "sock_sendto(blocking socket) debug":
-        "fix in sock.c: rlpy_sock_sendto() (or _net.py sock_sendto()) lacks "
-        "debug mode's 'the socket must be non-blocking' ValueError",
-}
+XFAIL: dict[str, str] = {}
 if sys.version_info < (3, 11):
     _ADDR_310 = ("fix in _net.py: create_datagram_endpoint() refuses an "
                  "address that is not a tuple with TypeError, as asyncio "
