@@ -712,6 +712,8 @@ class NetMixin:
                 for idx, addr in ((0, local_addr), (1, remote_addr)):
                     if addr is not None:
                         if not (isinstance(addr, tuple) and len(addr) == 2):
+                            if not _PY311:  # 3.10's asyncio asserts it
+                                raise AssertionError("2-tuple is expected")
                             raise TypeError("2-tuple is expected")
                         infos = await self._ensure_resolved(
                             addr, family=family, type=socket.SOCK_DGRAM,

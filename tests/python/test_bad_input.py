@@ -1057,12 +1057,6 @@ acase("start_tls(tr, pr, ctx, ssl_shutdown_timeout=-1)",
 # -- known mismatches, to be fixed where the mark says --
 
 XFAIL: dict[str, str] = {}
-if sys.version_info < (3, 11):
-    _ADDR_310 = ("fix in _net.py: create_datagram_endpoint() refuses an "
-                 "address that is not a tuple with TypeError, as asyncio "
-                 "3.11+; 3.10's asserts a 2-tuple (AssertionError)")
-    XFAIL["create_datagram_endpoint(DP, local_addr='x')"] = _ADDR_310
-    XFAIL["create_datagram_endpoint(DP, local_addr=(host,))"] = _ADDR_310
 for _id, _reason in XFAIL.items():
     CASES[_id].xfail = _reason
 
