@@ -399,6 +399,7 @@ def main(suite: Suite, argv: list[str] | None = None) -> int:
                     help="fnmatch patterns over GROUP.TEST_NAME (a pattern "
                          "without a dot: over the test method's name)")
     ap.add_argument("-m", f"--{suite.group_word}", dest="groups", default="",
+                    metavar=suite.group_word.upper(),
                     help=f"comma-separated {suite.group_word}s: "
                          + ",".join(all_groups) + " (default: all)")
     ap.add_argument("-b", "--backend", default="epoll,uring",
