@@ -28,6 +28,10 @@ Loops ("kinds"):
            (DESIGN.md), so it runs every test as asyncio, taking the tests'
            asyncio branches (implementation stays 'asyncio').
            CLASS_ATTRS below sets what else a class reads for its loop.
+
+On every loop, _testbase.find_free_port() (the first free port from 50000
+up) becomes a port the kernel picks: the harness runs tests side by side,
+and two tests that ask at once would both get the same port.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import socket
 import sys
 import types
 import unittest
@@ -127,8 +132,20 @@ def bind(cls: type, kind: str) -> type:
                            exec_body=lambda ns: ns.update(attrs))
 
 
+def _free_port(start_from: int = 50000) -> int:
+    """_testbase.find_free_port() for test processes that run side by side:
+    a port the kernel picks, not the first free one from 50000 up, which two
+    tests that run at once both get before either binds it."""
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def make_test(group: str, kind: str, name: str) -> unittest.TestCase:
     """The test GROUP.CLASS.METHOD on kind (what child.py runs)."""
+    from uvloop import _testbase as tb
+    tb.find_free_port = _free_port    # on every loop, asyncio's too
     class_name, method = name.split(".")
     test: unittest.TestCase = bind(_aio_classes(group)[class_name],
                                    kind)(method)
