@@ -249,3 +249,8 @@ def bind(group_name: str, kind: str) -> type:
             self.set_event_loop(self.loop)
         cls.setUp = setUp  # type: ignore[attr-defined]
     return cls
+
+
+def make_test(group_name: str, kind: str, name: str) -> unittest.TestCase:
+    """The test GROUP.NAME on kind (what harness.py's child.py runs)."""
+    return bind(group_name, kind)(name)

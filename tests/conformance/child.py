@@ -1,19 +1,22 @@
 """Run ONE bound test in this process and write its outcome as JSON.
 
-    python child.py RESULT.json GROUP KIND TEST_NAME TIMEOUT
+    python child.py RESULT.json BINDINGS.py GROUP KIND TEST_NAME TIMEOUT
 
-run.py starts one of these per (test, loop) in a fresh temporary working
-directory (test_sendfile writes its data file into the cwd). The unittest
+harness.py starts one of these per (test, loop) in a fresh temporary working
+directory (test_sendfile writes its data file into the cwd); BINDINGS.py is
+the suite's bindings module, whose make_test(GROUP, KIND, TEST_NAME) gives
+the unittest.TestCase to run (see harness.py). The unittest
 report goes to stderr; the JSON record holds status (pass/fail/skip), the
 skip reason, and for a failure a one-line summary of the exception and the
-innermost frame it came from, which run.py uses to group failures by cause.
-A hang is cut by faulthandler shortly before run.py's own deadline, with
+innermost frame it came from, which harness.py uses to group failures by cause.
+A hang is cut by faulthandler shortly before harness.py's own deadline, with
 every thread's traceback in the output.
 """
 
 from __future__ import annotations
 
 import faulthandler
+import importlib.util
 import json
 import os
 import sys
@@ -23,6 +26,16 @@ import unittest
 from typing import Any
 
 sys.dont_write_bytecode = True
+
+
+def load_bindings(path: str) -> Any:
+    """Import a suite's bindings module from its file, as "bindings"."""
+    spec = importlib.util.spec_from_file_location("bindings", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bindings"] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def _stub_name(exc: BaseException | None) -> str | None:
@@ -91,19 +104,16 @@ class _Result(unittest.TextTestResult):
 
 
 def main(argv: list[str]) -> int:
-    out, group, kind, name, timeout = argv
+    out, bindings_file, group, kind, name, timeout = argv
     faulthandler.enable()
-    # Leave run.py a few seconds to collect the dump.
+    # Leave harness.py a few seconds to collect the dump.
     faulthandler.dump_traceback_later(max(float(timeout) - 3, 1), exit=True)
-
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import bindings
 
     record: dict[str, Any] = {"status": "fail", "summary": "", "reason": ""}
     start = time.monotonic()
     try:
-        cls = bindings.bind(group, kind)
-        suite = unittest.TestSuite([cls(name)])
+        bindings = load_bindings(bindings_file)
+        suite = unittest.TestSuite([bindings.make_test(group, kind, name)])
         runner = unittest.TextTestRunner(stream=sys.stderr, verbosity=2,
                                          resultclass=_Result)
         result = runner.run(suite)
