@@ -243,15 +243,28 @@ def _stream(size: int, seed: int) -> bytes:
     return random.Random(seed).randbytes(size)
 
 
-async def _feed(loop: Any, sock: socket.socket, data: bytes,
-                rng: random.Random) -> None:
-    pos = 0
+def _chunks(data: bytes, rng: random.Random) -> list[bytes]:
+    """data cut at random points, in pieces of 1 byte to 4 KiB."""
+    out, pos = [], 0
     while pos < len(data):
         n = rng.choice((1, 7, 100, 1000, 4096))
-        await loop.sock_sendall(sock, data[pos:pos + n])
+        out.append(data[pos:pos + n])
         pos += n
-        for _ in range(rng.randrange(1, 6)):  # slower than the reader
-            await asyncio.sleep(0)
+    return out
+
+
+async def _pause(rng: random.Random) -> None:
+    """A writer's pause: more iterations than the reader's, so that the
+    reader often waits (and is cancelled while it waits)."""
+    for _ in range(rng.randrange(1, 8)):
+        await asyncio.sleep(0)
+
+
+async def _feed(loop: Any, sock: socket.socket, data: bytes,
+                rng: random.Random) -> None:
+    for chunk in _chunks(data, rng):
+        await loop.sock_sendall(sock, chunk)
+        await _pause(rng)
     sock.shutdown(socket.SHUT_WR)
 
 
@@ -259,7 +272,7 @@ async def _feed(loop: Any, sock: socket.socket, data: bytes,
 def test_recv_race(run: Any, method: str) -> None:
     """Random cancellations under traffic: the bytes the application gets
     are exactly the bytes sent."""
-    data = _stream(ROUNDS * 500, 1)
+    data = _stream(ROUNDS * 2500, 1)
 
     async def main() -> tuple[bytes, int]:
         loop = asyncio.get_running_loop()
@@ -305,7 +318,7 @@ def test_accept_race(run: Any, kind: str) -> None:
         pytest.skip("asyncio's _sock_accept (3.10 to 3.13) accepts for a "
                     "future cancelled after the socket's readiness was "
                     "queued: InvalidStateError, and the connection is lost")
-    nconn = ROUNDS // 4
+    nconn = ROUNDS
 
     async def main() -> tuple[list[int], int]:
         loop = asyncio.get_running_loop()
@@ -315,7 +328,17 @@ def test_accept_race(run: Any, kind: str) -> None:
         lsock.listen(nconn)
         addr = lsock.getsockname()
         seen: list[int] = []
-        cancelled = 0
+        readers: list[asyncio.Future[None]] = []
+        cancelled = accepted = 0
+
+        async def read_id(conn: socket.socket) -> None:
+            with conn:
+                ident = b""
+                while len(ident) < 4:
+                    part = await loop.sock_recv(conn, 4 - len(ident))
+                    assert part, "a connection closed before its id"
+                    ident += part
+                seen.append(int.from_bytes(ident, "big"))
 
         async def clients() -> None:
             for i in range(nconn):
@@ -323,12 +346,11 @@ def test_accept_race(run: Any, kind: str) -> None:
                 await loop.sock_connect(c, addr)
                 await loop.sock_sendall(c, i.to_bytes(4, "big"))
                 c.close()
-                for _ in range(rng.randrange(1, 6)):
-                    await asyncio.sleep(0)
+                await _pause(rng)
 
         with lsock:
             feeder = asyncio.ensure_future(clients())
-            while len(seen) < nconn:
+            while accepted < nconn:
                 task = asyncio.ensure_future(loop.sock_accept(lsock))
                 for _ in range(rng.randrange(3)):
                     await asyncio.sleep(0)
@@ -341,15 +363,10 @@ def test_accept_race(run: Any, kind: str) -> None:
                     if not task.cancelled():
                         raise
                     continue
-                with conn:
-                    ident = b""
-                    while len(ident) < 4:
-                        part = await asyncio.wait_for(
-                            loop.sock_recv(conn, 4 - len(ident)), TIMEOUT)
-                        assert part, "a connection closed before its id"
-                        ident += part
-                    seen.append(int.from_bytes(ident, "big"))
+                readers.append(asyncio.ensure_future(read_id(conn)))
+                accepted += 1
             await asyncio.wait_for(feeder, TIMEOUT)
+            await asyncio.wait_for(asyncio.gather(*readers), TIMEOUT)
         return seen, cancelled
 
     fds = len(os.listdir("/proc/self/fd"))
@@ -362,7 +379,7 @@ def test_accept_race(run: Any, kind: str) -> None:
 def test_stream_read_race(run: Any) -> None:
     """Tasks awaiting StreamReader.read() cancelled at random points under
     load: the bytes the application gets are exactly the bytes sent."""
-    data = _stream(ROUNDS * 500, 4)
+    data = _stream(ROUNDS * 2500, 4)
 
     async def main() -> tuple[bytes, int]:
         rng = random.Random(5)
@@ -370,14 +387,10 @@ def test_stream_read_race(run: Any) -> None:
 
         async def serve(reader: asyncio.StreamReader,
                         writer: asyncio.StreamWriter) -> None:
-            pos = 0
-            while pos < len(data):
-                n = rng.choice((1, 7, 100, 1000, 4096))
-                writer.write(data[pos:pos + n])
-                pos += n
+            for chunk in _chunks(data, rng):
+                writer.write(chunk)
                 await writer.drain()
-                for _ in range(rng.randrange(1, 6)):
-                    await asyncio.sleep(0)
+                await _pause(rng)
             writer.close()
             done.set_result(None)
 
