@@ -1107,8 +1107,8 @@ class NetMixin:
             raise ValueError(
                 f"offset must be a non-negative integer (got {offset!r})")
         if not isinstance(transport, _SocketTransport):
-            return await self._sendfile_write_fallback(transport, file,
-                                                       offset, count)
+            return await self._sendfile_fallback(transport, file, offset,
+                                                 count)
         try:
             return await self._sendfile_native(transport, file, offset,
                                                count)
@@ -1154,9 +1154,10 @@ class NetMixin:
 
     async def _sendfile_fallback(self, transp: Any, file: Any, offset: int,
                                  count: int | None) -> int:
-        return await self._sendfile_quiet(transp,
-                                          self._sock_sendfile_fallback,
-                                          file, offset, count)
+        # asyncio's: through transport.write() (sock_* methods refuse a
+        # transport's socket, as asyncio's)
+        return await self._sendfile_write_fallback(transp, file, offset,
+                                                   count)
 
     async def _sendfile_quiet(self, transp: Any, send: Any, file: Any,
                               offset: int, count: int | None) -> int:

@@ -557,6 +557,29 @@ PyType_Spec rlpy_sockop_spec = {
     .slots = sockop_slots,
 };
 
+/* asyncio's _ensure_fd_no_transport(): a socket that a transport uses is
+ * not waited on by sock_* methods (a call that answers at once is let
+ * through, as in asyncio). */
+static int check_no_transport(LoopObject *loop, int fd)
+{
+    PyObject *t = (size_t)fd < loop->nfds ? loop->fds[fd].transport : NULL;
+    PyObject *r;
+    int closing;
+
+    if (!t)
+        return 0;
+    r = PyObject_CallMethod(t, "is_closing", NULL);
+    closing = r ? PyObject_IsTrue(r) : -1;
+    Py_XDECREF(r);
+    if (closing < 0)
+        return -1;
+    if (closing)
+        return 0;
+    PyErr_Format(PyExc_RuntimeError,
+                 "File descriptor %d is used by transport %R", fd, t);
+    return -1;
+}
+
 /* The call c on sock could not finish at once: move it into a SockOp that
  * waits for readiness, and return the SockOp's future. c is emptied (its
  * references move) whatever happens. */
@@ -567,7 +590,8 @@ static PyObject *call_wait(LoopObject *loop, PyObject *sock,
     PyObject *r;
     int ret;
 
-    if (intern_names() < 0) {
+    if (intern_names() < 0 ||
+        (c->kind != K_WRITABLE && check_no_transport(loop, c->fd) < 0)) {
         call_release(c);
         return NULL;
     }

@@ -239,3 +239,26 @@ def test_sock_methods_refuse_ssl_socket(run: Any, method: str) -> None:
                     await getattr(loop, method)(s, *args)
 
     run(main())
+
+
+def test_sock_methods_refuse_a_transports_socket(run: Any) -> None:
+    """A sock_* call that has to wait on a socket a transport uses raises
+    RuntimeError, as asyncio's _ensure_fd_no_transport(); one that answers
+    at once goes through."""
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        a, b = socket.socketpair()
+        with b:
+            tr, _ = await loop.create_connection(asyncio.Protocol, sock=a)
+            out = []
+            for call in (lambda: loop.sock_recv(a, 10),
+                         lambda: loop.sock_recv_into(a, bytearray(10))):
+                try:
+                    await asyncio.wait_for(call(), TIMEOUT)
+                except RuntimeError as exc:
+                    out.append(type(exc).__name__)
+            tr.close()
+            await asyncio.sleep(0)
+            return out
+
+    assert run(main()) == ["RuntimeError", "RuntimeError"]
