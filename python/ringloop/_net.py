@@ -929,7 +929,7 @@ class NetMixin:
             # socket.recvfrom_into()'s checks
             if nbytes < 0:
                 raise ValueError("negative buffersize in recvfrom_into")
-            buf = memoryview(buf)
+            buf = memoryview(buf).cast("B")  # nbytes counts bytes
             if nbytes > buf.nbytes:
                 raise ValueError("nbytes is greater than the length of the "
                                  "buffer")

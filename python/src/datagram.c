@@ -613,8 +613,16 @@ static PyObject *dgram_sendto_impl(DgramObject *d, PyObject *const *args,
         Py_RETURN_NONE;
     }
     if (!d->connected && addr != Py_None &&
-        rlpy_sockaddr_from_py(d->family, addr, &ss, &alen) < 0)
-        return NULL;
+        rlpy_sockaddr_from_py(d->family, addr, &ss, &alen) < 0) {
+        if (PyErr_ExceptionMatches(PyExc_ValueError))
+            return NULL; /* a name: the Python side resolves it */
+        /* as asyncio, where socket.sendto() raised it */
+        fatal_error(d, rlpy_exc_take(),
+                    "Fatal write error on datagram transport");
+        if (PyErr_Occurred())
+            return NULL;
+        Py_RETURN_NONE;
+    }
     if (PyObject_GetBuffer(data, &v, PyBUF_SIMPLE) < 0)
         return NULL;
     if (d->whead == d->wtail && !rl_op_in_flight(&d->wop)) {

@@ -127,23 +127,33 @@ int rlpy_sockaddr_from_py(int family, PyObject *addr,
 
     memset(ss, 0, sizeof(*ss));
     if (family == AF_UNIX) {
+        /* the socket module's: bytes-like as they are (an abstract name
+         * starts with a NUL), str encoded for the file system */
         struct sockaddr_un *a = (void *)ss;
-        PyObject *b;
-        Py_ssize_t n;
+        PyObject *b = PyUnicode_Check(addr) ? PyUnicode_EncodeFSDefault(addr)
+                                            : Py_NewRef(addr);
+        Py_buffer v;
+        bool abstract;
 
-        if (!PyUnicode_FSConverter(addr, &b))
+        if (!b)
             return -1;
-        n = PyBytes_GET_SIZE(b);
-        if ((size_t)n >= sizeof(a->sun_path)) {
+        if (PyObject_GetBuffer(b, &v, PyBUF_SIMPLE) < 0) {
+            Py_DECREF(b);
+            return -1;
+        }
+        abstract = v.len > 0 && ((const char *)v.buf)[0] == '\0';
+        if ((size_t)v.len > sizeof(a->sun_path) - (abstract ? 0 : 1)) {
+            PyBuffer_Release(&v);
             Py_DECREF(b);
             PyErr_SetString(PyExc_OSError, "AF_UNIX path too long");
             return -1;
         }
         a->sun_family = AF_UNIX;
-        memcpy(a->sun_path, PyBytes_AS_STRING(b), (size_t)n);
+        memcpy(a->sun_path, v.buf, (size_t)v.len);
+        *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+                           (size_t)v.len + (abstract ? 0 : 1));
+        PyBuffer_Release(&v);
         Py_DECREF(b);
-        *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n +
-                           (n > 0 && a->sun_path[0] == '\0' ? 0 : 1));
         return 0;
     }
     /* the socket module's getsockaddrarg(): the wrong shape is a TypeError
@@ -184,6 +194,12 @@ int rlpy_sockaddr_from_py(int family, PyObject *addr,
             return -1;
         }
         port = (int)p;
+    } else if (host) {
+        /* the socket module's "i": no name to resolve for a port */
+        PyErr_Format(PyExc_TypeError,
+                     "'%.200s' object cannot be interpreted as an integer",
+                     Py_TYPE(PyTuple_GET_ITEM(addr, 1))->tp_name);
+        return -1;
     } else {
         port = -1;
     }
@@ -204,9 +220,18 @@ int rlpy_sockaddr_from_py(int family, PyObject *addr,
         struct sockaddr_in6 *a = (void *)ss;
         a->sin6_family = AF_INET6;
         a->sin6_port = htons((uint16_t)port);
-        if (PyTuple_GET_SIZE(addr) >= 3)
-            a->sin6_flowinfo = htonl(
-                (uint32_t)PyLong_AsUnsignedLong(PyTuple_GET_ITEM(addr, 2)));
+        if (PyTuple_GET_SIZE(addr) >= 3) {
+            unsigned long fi =
+                PyLong_AsUnsignedLong(PyTuple_GET_ITEM(addr, 2));
+            if (PyErr_Occurred())
+                return -1;
+            if (fi > 0xfffff) {
+                PyErr_SetString(PyExc_OverflowError,
+                                "flowinfo must be 0-1048575.");
+                return -1;
+            }
+            a->sin6_flowinfo = htonl((uint32_t)fi);
+        }
         if (PyTuple_GET_SIZE(addr) >= 4)
             a->sin6_scope_id =
                 (uint32_t)PyLong_AsUnsignedLong(PyTuple_GET_ITEM(addr, 3));
@@ -252,6 +277,10 @@ static PyObject *accepted(struct sockcall *c, int fd)
     }
     addr = rlpy_sockaddr_to_py((struct sockaddr *)&c->addr, c->addrlen);
     if (!addr) {
+        PyObject *exc = rlpy_exc_take();
+        Py_XDECREF(PyObject_CallMethod(sock, "close", NULL));
+        PyErr_Clear();
+        rlpy_exc_restore(exc);
         Py_DECREF(sock);
         return NULL;
     }
@@ -459,7 +488,15 @@ static void sockop_done(rl_loop *rl, rl_op *op)
     (void)rl;
     if (o->loop->closed || !o->fut || fut_done(o)) {
         sockop_finish(o);
-    } else if (op->res < 0 && op->res != -ECANCELED) {
+    } else if (op->res == -ECANCELED) {
+        /* not ours (fork, the fd forgotten): wait again, call nothing (a
+         * connect in progress has no SO_ERROR yet) */
+        int ret = poll_submit(o);
+        if (ret < 0) {
+            set_result(o, errno_exc(-ret));
+            sockop_finish(o);
+        }
+    } else if (op->res < 0) {
         set_result(o, errno_exc(-op->res));
         sockop_finish(o);
     } else {
@@ -473,6 +510,17 @@ static void sockop_done(rl_loop *rl, rl_op *op)
     Py_DECREF(o);
 }
 
+/* sock.fileno() is still fd. */
+static bool sock_has_fd(PyObject *sock, int fd)
+{
+    PyObject *r = PyObject_CallMethod(sock, "fileno", NULL);
+    long v = r ? PyLong_AsLong(r) : -1;
+
+    Py_XDECREF(r);
+    PyErr_Clear();
+    return v == fd;
+}
+
 /* The ready phase after a poll completed: make the call, unless nobody
  * waits for it any more. Nothing is read, accepted or sent then: that is
  * what makes cancelling a call lose nothing. */
@@ -483,6 +531,14 @@ static void sockop_step(SockOpObject *o)
     int ret;
 
     if (o->loop->closed || !o->fut || fut_done(o)) {
+        sockop_finish(o);
+        return;
+    }
+    if (!sock_has_fd(o->sock, o->c.fd)) {
+        /* The socket was closed while the call waited (io_uring's poll
+         * kept the old file): its fd number may be another socket's now.
+         * Make no call; the future stays pending, as on asyncio's loop,
+         * whose selector forgets a closed fd. */
         sockop_finish(o);
         return;
     }
@@ -516,6 +572,8 @@ static int sockop_traverse(SockOpObject *o, visitproc visit, void *arg)
     Py_VISIT(o->fut);
     Py_VISIT(o->sock);
     Py_VISIT(o->c.data);
+    if (o->c.view_held)
+        Py_VISIT(o->c.view.obj);
     return 0;
 }
 
@@ -568,16 +626,15 @@ static int check_no_transport(LoopObject *loop, int fd)
 
     if (!t)
         return 0;
+    Py_INCREF(t); /* the table's pointer is borrowed */
     r = PyObject_CallMethod(t, "is_closing", NULL);
     closing = r ? PyObject_IsTrue(r) : -1;
     Py_XDECREF(r);
-    if (closing < 0)
-        return -1;
-    if (closing)
-        return 0;
-    PyErr_Format(PyExc_RuntimeError,
-                 "File descriptor %d is used by transport %R", fd, t);
-    return -1;
+    if (closing == 0)
+        PyErr_Format(PyExc_RuntimeError,
+                     "File descriptor %d is used by transport %R", fd, t);
+    Py_DECREF(t);
+    return closing == 1 ? 0 : -1;
 }
 
 /* The call c on sock could not finish at once: move it into a SockOp that
@@ -601,7 +658,6 @@ static PyObject *call_wait(LoopObject *loop, PyObject *sock,
         return NULL;
     }
     memset((char *)o + sizeof(PyObject), 0, sizeof(*o) - sizeof(PyObject));
-    Py_INCREF(loop->st->SockOpType);
     o->loop = (LoopObject *)Py_NewRef(loop);
     o->sock = Py_NewRef(sock);
     o->c = *c;
@@ -619,6 +675,7 @@ static PyObject *call_wait(LoopObject *loop, PyObject *sock,
                 : PyObject_CallMethodOneArg(
                       o->fut, loop->st->str_add_done_callback, (PyObject *)o);
     if (!r) {
+        Py_CLEAR(o->fut); /* nobody waits: the poll's end makes no call */
         if (rl_op_in_flight(&o->op))
             rl_op_cancel(loop->rl, &o->op);
         else
@@ -864,16 +921,14 @@ PyObject *rlpy_sock_connect(LoopObject *loop, PyObject *const *args,
         return NULL;
     /* As asyncio: connect at once (the peer sees the SYN before we
      * return), then wait for writability if it is in progress. */
-    while (connect(c.fd, (struct sockaddr *)&c.addr, c.addrlen) < 0) {
-        if (errno == EINTR)
-            continue;
-        if (errno == EINPROGRESS) {
-            c.data = Py_NewRef(args[1]);
-            return call_wait(loop, args[0], &c);
-        }
+    if (connect(c.fd, (struct sockaddr *)&c.addr, c.addrlen) == 0)
+        Py_RETURN_NONE;
+    /* asyncio waits on any BlockingIOError or InterruptedError (a Unix
+     * socket's full backlog says EAGAIN) */
+    if (errno != EINPROGRESS && errno != EAGAIN && errno != EINTR)
         return errno_exc(errno);
-    }
-    Py_RETURN_NONE;
+    c.data = Py_NewRef(args[1]);
+    return call_wait(loop, args[0], &c);
 }
 
 PyObject *rlpy_sock_accept(LoopObject *loop, PyObject *sock)

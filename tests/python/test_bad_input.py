@@ -639,6 +639,14 @@ acase("sock_sendto(udp, b'x', (host,))",
       lambda L, r: L.sock_sendto(r.udp(), b"x", (LOCAL,)), since=(3, 11))
 acase("sock_sendto(udp, b'x', (42, 9))",
       lambda L, r: L.sock_sendto(r.udp(), b"x", (42, 9)), since=(3, 11))
+acase("sock_sendto(udp, b'x', (host, '9'))",
+      lambda L, r: L.sock_sendto(r.udp(), b"x", (LOCAL, "9")), since=(3, 11))
+acase("sock_sendto(udp, b'x', (host, 9.0))",
+      lambda L, r: L.sock_sendto(r.udp(), b"x", (LOCAL, 9.0)), since=(3, 11))
+acase("sock_sendto(udp6, b'x', (host, 9, 2**20))",
+      lambda L, r: L.sock_sendto(
+          r.sock(socket.AF_INET6, socket.SOCK_DGRAM), b"x",
+          ("::1", 9, 1 << 20)), since=(3, 11))
 acase("sock_sendto(closed socket, b'x', addr)",
       lambda L, r: L.sock_sendto(r.closed_sock(socket.SOCK_DGRAM), b"x",
                                  (LOCAL, 9)), since=(3, 11))
@@ -665,6 +673,12 @@ acase("sock_connect(closed socket, addr)",
       lambda L, r: L.sock_connect(r.closed_sock(), (LOCAL, 9)))
 acase("sock_connect(unix socket, 42)",
       lambda L, r: L.sock_connect(r.sock(socket.AF_UNIX), 42))
+acase("sock_connect(unix socket, missing abstract name)",
+      lambda L, r: L.sock_connect(r.sock(socket.AF_UNIX),
+                                  b"\0ringloop-none-" + os.urandom(8).hex()
+                                  .encode()))
+acase("sock_connect(unix socket, path of 108 bytes)",
+      lambda L, r: L.sock_connect(r.sock(socket.AF_UNIX), "x" * 108))
 acase("sock_connect(unix socket, missing path)",
       lambda L, r: L.sock_connect(r.sock(socket.AF_UNIX), r.unix_path()))
 acase("sock_accept(closed socket)",

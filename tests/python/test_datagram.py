@@ -186,3 +186,30 @@ def test_datagram_options(run: Any) -> None:
         await asyncio.wait_for(bp.lost, TIMEOUT)
 
     run(main())
+
+
+@pytest.mark.parametrize("addr", [("127.0.0.1", 70000), ("127.0.0.1",),
+                                  ("127.0.0.1", "9")])
+def test_sendto_bad_address_is_a_fatal_error(run: Any, addr: Any) -> None:
+    """What socket.sendto() refuses (not a name to resolve) is a fatal
+    write error, as on asyncio's loop: the exception handler hears of it
+    and connection_lost() gets it; sendto() itself raises nothing."""
+    async def main() -> tuple[str, str]:
+        loop = asyncio.get_running_loop()
+        seen: list[Any] = []
+        loop.set_exception_handler(lambda loop, ctx: seen.append(ctx))
+        lost = loop.create_future()
+
+        class P(asyncio.DatagramProtocol):
+            def connection_lost(self, exc: Any) -> None:
+                lost.set_result(exc)
+
+        tr, _ = await loop.create_datagram_endpoint(
+            P, local_addr=("127.0.0.1", 0))
+        tr.sendto(b"x", addr)
+        exc = await asyncio.wait_for(lost, 30)
+        return type(exc).__name__, type(seen[0]["exception"]).__name__
+
+    name, reported = run(main())
+    assert name == reported
+    assert name in ("OverflowError", "TypeError")

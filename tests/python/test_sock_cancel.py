@@ -196,6 +196,50 @@ def test_sendall_cancelled_sends_nothing_more(run: Any) -> None:
     assert got == payload[:sent] + b"END"
 
 
+def test_socket_closed_while_a_call_waits(run: Any) -> None:
+    """Closing a socket while sock_recv waits on it: the call stays pending
+    (asyncio's selector forgets the fd) and never reads from the socket
+    that gets the same fd number next."""
+    async def main() -> tuple[bool, bytes]:
+        loop = asyncio.get_running_loop()
+        a1, b1 = _pair()
+        task = asyncio.ensure_future(loop.sock_recv(a1, 100))
+        await _settle()
+        a1.close()
+        a2, b2 = _pair()
+        with a2, b1, b2:
+            b2.send(b"for a2 only")
+            try:  # asyncio and epoll: a1 is gone; io_uring's poll kept it
+                b1.send(b"x")
+            except BrokenPipeError:
+                pass
+            await _settle()
+            pending = not task.done()
+            task.cancel()
+            data = await asyncio.wait_for(loop.sock_recv(a2, 100), TIMEOUT)
+        return pending, data
+
+    assert run(main()) == (True, b"for a2 only")
+
+
+@py311
+def test_recvfrom_into_nbytes_counts_bytes(run: Any) -> None:
+    async def main() -> int:
+        import array
+        loop = asyncio.get_running_loop()
+        a = _nb(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+        b = _nb(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+        with a, b:
+            a.bind(("127.0.0.1", 0))
+            b.sendto(b"0123456789abcdef", a.getsockname())
+            buf = array.array("i", [0] * 4)
+            n, _ = await asyncio.wait_for(
+                loop.sock_recvfrom_into(a, buf, 8), TIMEOUT)
+            return n
+
+    assert run(main()) == 8
+
+
 def test_recv_zero_returns_at_once(run: Any) -> None:
     async def main() -> tuple[bytes, int]:
         loop = asyncio.get_running_loop()
