@@ -8,7 +8,7 @@
  *   fdwatch.c  add_reader/add_writer: level-triggered fd watches
  *   stream.c   StreamTransport: TCP/Unix stream transports, and pipes
  *   datagram.c DatagramTransport: UDP/Unix datagram transports
- *   sock.c     sock_* methods (one op, one future)
+ *   sock.c     sock_* methods (tried at once, else after a readiness poll)
  *   acceptor.c the server Acceptor (multishot accept)
  * Transports and sock_* operations hold their own rl_op structs and find
  * the loop's rl_loop in LoopObject.rl. sock_* ops count themselves in the
