@@ -950,6 +950,9 @@ class NetMixin:
                           address: Any) -> int:
         """Send a datagram to address; return the number of bytes sent."""
         _check_ssl_socket(sock)
+        if self._debug and sock.gettimeout() != 0:
+            # before the name-resolution fallback below catches ValueError
+            raise ValueError("the socket must be non-blocking")
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             try:
                 r = self._sock_sendto(sock, data, address)  # type: ignore
