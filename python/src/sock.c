@@ -221,8 +221,7 @@ int rlpy_sockaddr_from_py(int family, PyObject *addr,
         a->sin6_family = AF_INET6;
         a->sin6_port = htons((uint16_t)port);
         if (PyTuple_GET_SIZE(addr) >= 3) {
-            unsigned long fi =
-                PyLong_AsUnsignedLong(PyTuple_GET_ITEM(addr, 2));
+            unsigned long fi = PyLong_AsUnsignedLong(PyTuple_GET_ITEM(addr, 2));
             if (PyErr_Occurred())
                 return -1;
             if (fi > 0xfffff) {
@@ -317,8 +316,8 @@ static ssize_t call_syscall(struct sockcall *c)
                      len - (size_t)c->done, MSG_DONTWAIT | MSG_NOSIGNAL);
             break;
         case K_SENDTO:
-            n = sendto(c->fd, c->view.buf, len, MSG_DONTWAIT | MSG_NOSIGNAL,
-                       sa, c->addrlen);
+            n = sendto(c->fd, c->view.buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, sa,
+                       c->addrlen);
             break;
         case K_ACCEPT:
             c->addrlen = sizeof(c->addr);
@@ -356,11 +355,11 @@ static PyObject *call_attempt(struct sockcall *c, bool *again)
         }
         if (c->kind == K_CONNECT) {
             /* asyncio's _sock_connect_cb */
-            PyObject *msg = PyUnicode_FromFormat("Connect call failed %S",
-                                                 c->data);
-            PyObject *exc = msg ? PyObject_CallFunction(PyExc_OSError, "iO",
-                                                        err, msg)
-                                : NULL;
+            PyObject *msg =
+                PyUnicode_FromFormat("Connect call failed %S", c->data);
+            PyObject *exc =
+                msg ? PyObject_CallFunction(PyExc_OSError, "iO", err, msg)
+                    : NULL;
             Py_XDECREF(msg);
             if (exc) {
                 PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
@@ -640,8 +639,7 @@ static int check_no_transport(LoopObject *loop, int fd)
 /* The call c on sock could not finish at once: move it into a SockOp that
  * waits for readiness, and return the SockOp's future. c is emptied (its
  * references move) whatever happens. */
-static PyObject *call_wait(LoopObject *loop, PyObject *sock,
-                           struct sockcall *c)
+static PyObject *call_wait(LoopObject *loop, PyObject *sock, struct sockcall *c)
 {
     SockOpObject *o;
     PyObject *r;
