@@ -403,7 +403,8 @@ static PyObject *call_attempt(struct sockcall *c, bool *again)
 
 /* ---- SockOp: a call that waits for readiness --------------------------- */
 
-static PyObject *str_done, *str_set_result, *str_set_exception, *empty_args;
+static PyObject *str_done, *str_set_result, *str_set_exception, *str_fileno,
+    *empty_args;
 
 static int intern_names(void)
 {
@@ -412,10 +413,25 @@ static int intern_names(void)
     str_set_result = PyUnicode_InternFromString("set_result");
     str_set_exception = PyUnicode_InternFromString("set_exception");
     str_done = PyUnicode_InternFromString("done");
-    if (!str_done || !str_set_result || !str_set_exception)
+    str_fileno = PyUnicode_InternFromString("fileno");
+    if (!str_done || !str_set_result || !str_set_exception || !str_fileno)
         return -1;
     empty_args = PyTuple_New(0);
     return empty_args ? 0 : -1;
+}
+
+/* sock.fileno(); -1 with an exception set. */
+static long sock_fileno(PyObject *sock)
+{
+    PyObject *r =
+        intern_names() < 0 ? NULL : PyObject_CallMethodNoArgs(sock, str_fileno);
+    long fd;
+
+    if (!r)
+        return -1;
+    fd = PyLong_AsLong(r);
+    Py_DECREF(r);
+    return fd;
 }
 
 /* Complete o's future with res (stolen), or with the raised exception when
@@ -485,8 +501,8 @@ static void sockop_done(rl_loop *rl, rl_op *op)
     HandleObject *h;
 
     (void)rl;
-    if (o->loop->closed || !o->fut || fut_done(o)) {
-        sockop_finish(o);
+    if (o->loop->closed || !o->fut || (op->res < 0 && fut_done(o))) {
+        sockop_finish(o); /* the step checks the future when it runs */
     } else if (op->res == -ECANCELED) {
         /* not ours (fork, the fd forgotten): wait again, call nothing (a
          * connect in progress has no SO_ERROR yet) */
@@ -512,10 +528,8 @@ static void sockop_done(rl_loop *rl, rl_op *op)
 /* sock.fileno() is still fd. */
 static bool sock_has_fd(PyObject *sock, int fd)
 {
-    PyObject *r = PyObject_CallMethod(sock, "fileno", NULL);
-    long v = r ? PyLong_AsLong(r) : -1;
+    long v = sock_fileno(sock);
 
-    Py_XDECREF(r);
     PyErr_Clear();
     return v == fd;
 }
@@ -704,13 +718,8 @@ static PyObject *call_start(LoopObject *loop, PyObject *sock,
 
 int rlpy_sock_fd(PyObject *sock)
 {
-    PyObject *r = PyObject_CallMethod(sock, "fileno", NULL);
-    long fd;
+    long fd = sock_fileno(sock);
 
-    if (!r)
-        return -1;
-    fd = PyLong_AsLong(r);
-    Py_DECREF(r);
     if (fd == -1 && PyErr_Occurred())
         return -1;
     if (fd < 0) {

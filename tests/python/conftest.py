@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import faulthandler
 import functools
+import resource
+import ssl
 import sys
 from typing import Any, Callable
 
 import pytest
+import trustme
 
 import ringloop
 
@@ -100,3 +103,33 @@ def _hang_guard() -> Any:
     faulthandler.dump_traceback_later(120, exit=True)
     yield
     faulthandler.cancel_dump_traceback_later()
+
+
+class Certs:
+    """A CA, a server certificate for localhost and 127.0.0.1, and the
+    contexts that use them."""
+
+    def __init__(self) -> None:
+        ca = trustme.CA()
+        self.server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("localhost", "127.0.0.1").configure_cert(self.server)
+        self.client = ssl.create_default_context()
+        ca.configure_trust(self.client)
+        self.untrusted = ssl.create_default_context()  # trusts another CA
+        trustme.CA().configure_trust(self.untrusted)
+
+
+@pytest.fixture(scope="module")
+def certs() -> Certs:
+    return Certs()
+
+
+def raise_nofile(need: int) -> tuple[int, int] | None:
+    """Raise the soft RLIMIT_NOFILE to need if it is lower: the limits it
+    had, or None when the hard limit is lower than need."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < need:
+        if hard != resource.RLIM_INFINITY and hard < need:
+            return None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    return soft, hard

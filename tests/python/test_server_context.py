@@ -25,14 +25,14 @@ import asyncio
 import contextvars
 import os
 import socket
-import ssl
 import subprocess
 import sys
 import tempfile
 from typing import Any, List, Tuple
 
 import pytest
-import trustme
+
+from conftest import Certs
 
 TIMEOUT = 30  # a hang guard, never a measurement
 _PY312 = sys.version_info >= (3, 12)
@@ -52,20 +52,6 @@ class Log:
     def __call__(self, name: str) -> None:
         self.seen.append((name, var.get()))
         var.set(name)
-
-
-class Certs:
-    def __init__(self) -> None:
-        ca = trustme.CA()
-        self.server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ca.issue_cert("localhost", "127.0.0.1").configure_cert(self.server)
-        self.client = ssl.create_default_context()
-        ca.configure_trust(self.client)
-
-
-@pytest.fixture(scope="module")
-def certs() -> Certs:
-    return Certs()
 
 
 def run_isolated(run: Any, main: Any) -> Any:

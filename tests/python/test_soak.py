@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from conftest import raise_nofile
+
 LONG = os.environ.get("RINGLOOP_STRESS") == "long"
 SOAK_CONNS = 1000
 SOAK_BYTES = (256 << 10) if LONG else (16 << 10)
@@ -36,14 +38,12 @@ def _rss() -> int:
 
 @pytest.fixture(autouse=True)
 def _enough_fds() -> Any:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     need = 4 * SOAK_CONNS + 256
-    if soft < need:
-        if hard != resource.RLIM_INFINITY and hard < need:
-            pytest.skip(f"RLIMIT_NOFILE {hard} < {need}")
-        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    limits = raise_nofile(need)
+    if limits is None:
+        pytest.skip(f"RLIMIT_NOFILE's hard limit is below {need}")
     yield
-    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    resource.setrlimit(resource.RLIMIT_NOFILE, limits)
 
 
 class _Echo(asyncio.Protocol):

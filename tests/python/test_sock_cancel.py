@@ -46,6 +46,18 @@ async def _settle() -> None:
         await asyncio.sleep(0)
 
 
+async def _cancel_once_ready(task: asyncio.Future[Any],
+                             deliver: Any) -> None:
+    """Let task wait, deliver() its data, let the loop see the socket ready,
+    then cancel task: it must end cancelled."""
+    await _settle()
+    deliver()
+    await asyncio.sleep(0)  # the readiness reaches the loop
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
 def _cancel_if_waiting(task: asyncio.Task[Any]) -> bool:
     """Cancel task only while the future it awaits is still pending.
 
@@ -67,12 +79,7 @@ def test_recv_cancelled_after_data_arrived(run: Any) -> None:
         a, b = _pair()
         with a, b:
             task = asyncio.ensure_future(loop.sock_recv(a, 1))
-            await _settle()
-            b.send(b"1")
-            await asyncio.sleep(0)  # the readiness reaches the loop
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
+            await _cancel_once_ready(task, lambda: b.send(b"1"))
             return await asyncio.wait_for(loop.sock_recv(a, 1), TIMEOUT)
 
     assert run(main()) == b"1"
@@ -85,12 +92,7 @@ def test_recv_into_cancelled_after_data_arrived(run: Any) -> None:
         with a, b:
             first = bytearray(b"-")
             task = asyncio.ensure_future(loop.sock_recv_into(a, first))
-            await _settle()
-            b.send(b"1")
-            await asyncio.sleep(0)
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
+            await _cancel_once_ready(task, lambda: b.send(b"1"))
             buf = bytearray(1)
             n = await asyncio.wait_for(loop.sock_recv_into(a, buf), TIMEOUT)
             # the cancelled call's buffer was never written
@@ -108,22 +110,14 @@ def test_recvfrom_cancelled_after_datagram_arrived(run: Any) -> None:
         with a, b:
             a.bind(("127.0.0.1", 0))
             task = asyncio.ensure_future(loop.sock_recvfrom(a, 100))
-            await _settle()
-            b.sendto(b"one", a.getsockname())
-            await asyncio.sleep(0)
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
+            await _cancel_once_ready(
+                task, lambda: b.sendto(b"one", a.getsockname()))
             data, _ = await asyncio.wait_for(loop.sock_recvfrom(a, 100),
                                              TIMEOUT)
             task = asyncio.ensure_future(
                 loop.sock_recvfrom_into(a, bytearray(100)))
-            await _settle()
-            b.sendto(b"two", a.getsockname())
-            await asyncio.sleep(0)
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
+            await _cancel_once_ready(
+                task, lambda: b.sendto(b"two", a.getsockname()))
             buf = bytearray(100)
             n, _ = await asyncio.wait_for(loop.sock_recvfrom_into(a, buf),
                                           TIMEOUT)

@@ -23,32 +23,12 @@ import warnings
 from typing import Any, Awaitable, Callable
 
 import pytest
-import trustme
 
-from conftest import run_with
+from conftest import Certs, run_with
 
 TIMEOUT = 30  # a hang guard, never a measurement
 HANDSHAKE_TIMEOUT = 0.2  # for handshakes that are never going to finish
 _PY311 = sys.version_info >= (3, 11)
-
-
-class Certs:
-    """A CA, a server certificate for localhost and 127.0.0.1, and the
-    contexts that use them."""
-
-    def __init__(self) -> None:
-        ca = trustme.CA()
-        self.server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ca.issue_cert("localhost", "127.0.0.1").configure_cert(self.server)
-        self.client = ssl.create_default_context()
-        ca.configure_trust(self.client)
-        self.untrusted = ssl.create_default_context()  # trusts another CA
-        trustme.CA().configure_trust(self.untrusted)
-
-
-@pytest.fixture(scope="module")
-def certs() -> Certs:
-    return Certs()
 
 
 @pytest.fixture(scope="module")
