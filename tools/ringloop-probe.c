@@ -991,9 +991,8 @@ static void json_fast_paths(const struct report *r)
 static void print_json(const struct report *r)
 {
     fputs("{\n  \"probe_version\": 1,\n", stdout);
-    printf("  \"ringloop_version\": \"%d.%d.%d\",\n", RINGLOOP_VERSION_MAJOR,
-           RINGLOOP_VERSION_MINOR, RINGLOOP_VERSION_PATCH);
     fputs("  ", stdout);
+    json_key_str("ringloop_version", RINGLOOP_VERSION, ",\n  ");
     json_key_str("liburing_version", RL_LIBURING_VERSION, ",\n");
     printf("  \"usable\": %s,\n", usable(r) ? "true" : "false");
     fputs("  \"kernel\": {", stdout);
@@ -1063,8 +1062,8 @@ static void wrap_text(const char *text, int at, int col)
 
 static void table_header(const struct report *r)
 {
-    printf("ringloop-probe %d.%d.%d (liburing %s)\n\n", RINGLOOP_VERSION_MAJOR,
-           RINGLOOP_VERSION_MINOR, RINGLOOP_VERSION_PATCH, RL_LIBURING_VERSION);
+    printf("ringloop-probe %s (liburing %s)\n\n", RINGLOOP_VERSION,
+           RL_LIBURING_VERSION);
     printf("kernel          %s %s %s\n", r->uts.sysname, r->uts.release,
            r->uts.machine);
     if (r->setup_ok)
