@@ -159,7 +159,7 @@ static int rlpy_exec(PyObject *mod)
         intern(&st->str_create_future, "create_future") < 0 ||
         intern(&st->str_add_done_callback, "add_done_callback") < 0)
         return -1;
-    if (PyModule_AddStringConstant(mod, "CORE_VERSION", "0.1.0") < 0)
+    if (PyModule_AddStringConstant(mod, "CORE_VERSION", RINGLOOP_VERSION) < 0)
         return -1;
     return 0;
 }
