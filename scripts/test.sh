@@ -62,7 +62,8 @@ RINGLOOP_NO_INSTALL=1 "$root/tests/uvloop_suite/run.sh"
 # The feature matrix: the C and Python suites once per io_uring fast path
 # switched off and with io_uring refused at setup (seccomp), as a grid.
 echo "== feature matrix"
-# Its pytest runs leave out the bad-input table and the debug-mode callback
-# checks: they exercise no io_uring path, and ran above on every Python.
-RINGLOOP_MATRIX_PYTHON="$root/scripts/test_python.sh -k 'not test_bad_input and not test_debug_callbacks'" \
+# Its pytest runs leave out the bad-input table, the debug-mode callback
+# checks and the server recipes (real uvicorn, gunicorn, ... processes):
+# they exercise no io_uring path of their own, and ran above on every Python.
+RINGLOOP_MATRIX_PYTHON="$root/scripts/test_python.sh -k 'not test_bad_input and not test_debug_callbacks and not test_servers_recipes'" \
     "$root/tests/matrix.sh" --no-build "$build/release"

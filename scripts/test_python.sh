@@ -11,8 +11,11 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/python_env.sh"
 
-# trustme makes the TLS tests' certificates.
+# trustme makes the TLS tests' certificates. The servers of the README's
+# recipes (test_servers_recipes.py) and the clients that talk to them.
 venv_require pytest=pytest trustme=trustme
+venv_require uvicorn=uvicorn uvicorn_worker=uvicorn-worker gunicorn=gunicorn \
+    aiohttp=aiohttp hypercorn=hypercorn httpx=httpx websockets=websockets
 install_ringloop py RINGLOOP_WERROR=ON
 
 echo "== python $pyver: pytest tests/python"

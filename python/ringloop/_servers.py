@@ -47,6 +47,7 @@ class Server(asyncio.AbstractServer):
         self._serving_forever_fut: asyncio.Future[None] | None = None
         self._clients: weakref.WeakSet[Any] = weakref.WeakSet()
         self._unix_cleanup: tuple[str, int] | None = None
+        self._sockets_given = False  # create_server(sock=...)
 
     def __repr__(self) -> str:
         return f"<{self.__class__.__name__} sockets={self.sockets!r}>"
@@ -186,7 +187,9 @@ class _AcceptorSlot:
             self.retry.cancel()
             self.retry = None
         self.sock.detach()
-        self.acceptor.close()
+        # A socket given to create_server(sock=) may be shared with other
+        # processes (a pre-fork server's): it must go on listening there.
+        self.acceptor.close(not self.server._sockets_given)
 
     def _restart(self) -> None:
         self.retry = None
@@ -373,6 +376,7 @@ class ServerMixin:
             s.setblocking(False)
         server = Server(self, sockets, protocol_factory, backlog, ssl,
                         ssl_handshake_timeout, ssl_shutdown_timeout)
+        server._sockets_given = host is None and port is None
         if start_serving:
             server._start_serving()
             await asyncio.sleep(0)
@@ -435,6 +439,7 @@ class ServerMixin:
         sock.setblocking(False)
         server = Server(self, [sock], protocol_factory, backlog, ssl,
                         ssl_handshake_timeout, ssl_shutdown_timeout)
+        server._sockets_given = path is None
         if _PY313 and cleanup_socket:
             path = sock.getsockname()
             if isinstance(path, str) and path and path[0] != "\x00":

@@ -174,18 +174,29 @@ static void acceptor_closed(rl_loop *rl, rl_op *op)
     Py_DECREF((AcceptorObject *)op->data);
 }
 
-/* Stop and close the listening fd (the caller detached it from its socket
- * object) through the loop, after the accept op is cancelled. */
-static PyObject *acceptor_close(AcceptorObject *a, PyObject *unused)
+/* close(stop_listening=True): stop and close the listening fd (the caller
+ * detached it from its socket object) through the loop, after the accept op
+ * is cancelled. */
+static PyObject *acceptor_close(AcceptorObject *a, PyObject *args)
 {
-    (void)unused;
+    int stop_listening = 1;
+
+    if (!PyArg_ParseTuple(args, "|p:close", &stop_listening))
+        return NULL;
     a->active = false;
     if (a->closed)
         Py_RETURN_NONE;
     a->closed = true;
     /* Stop listening now, as close(2) would (the accept op in flight keeps
-     * the file open until it is cancelled): connects are refused at once. */
-    shutdown(a->fd, SHUT_RDWR);
+     * the file open until it is cancelled): connects are refused at once.
+     * Not for a socket the caller was given (create_server(sock=...)): it
+     * may be a pre-fork server's listener that other processes share
+     * (gunicorn, uvicorn --workers), which shutdown(2) would stop too; its
+     * accept op is cancelled and the close waits for that. */
+    if (stop_listening)
+        shutdown(a->fd, SHUT_RDWR);
+    else if (rl_op_in_flight(&a->op) && a->loop->rl)
+        rl_op_cancel(a->loop->rl, &a->op);
     if (!a->loop->rl) {
         close(a->fd);
         Py_RETURN_NONE;
@@ -238,7 +249,7 @@ static void acceptor_dealloc(AcceptorObject *a)
 static PyMethodDef acceptor_methods[] = {
     {"start", (PyCFunction)acceptor_start, METH_NOARGS, NULL},
     {"stop", (PyCFunction)acceptor_stop, METH_NOARGS, NULL},
-    {"close", (PyCFunction)acceptor_close, METH_NOARGS, NULL},
+    {"close", (PyCFunction)acceptor_close, METH_VARARGS, NULL},
     {"busy", (PyCFunction)acceptor_busy, METH_NOARGS,
      "True while its accept op has not had its final completion."},
     {NULL, NULL, 0, NULL},
