@@ -47,6 +47,15 @@ for p in "${pythons[@]}"; do
     RINGLOOP_PYTHON=$p "$root/scripts/test_python.sh"
 done
 
+# The self-contained wheel (scripts/wheel.sh: the sdist, a wheel built from
+# it with liburing linked in, repaired by auditwheel), for the first Python
+# only: installed into a fresh venv, it imports and serves with liburing
+# hidden, and ldd finds no liburing in it (tests/python/test_wheel.py).
+echo "== wheel"
+wheel=$(RINGLOOP_DIST="$build/dist" "$root/scripts/wheel.sh" "${pythons[0]##*/python}" | tail -1)
+RINGLOOP_PYTHON=${pythons[0]} RINGLOOP_TEST_WHEEL=$wheel \
+    "$root/scripts/test_python.sh" -k test_wheel
+
 echo "== asyncio conformance"
 for p in $(printf '%s\n' "${pythons[0]}" "${pythons[-1]}" | uniq); do
     RINGLOOP_PYTHON=$p RINGLOOP_NO_INSTALL=1 "$root/tests/conformance/run.sh"
