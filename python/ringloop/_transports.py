@@ -15,13 +15,6 @@ from . import _ext
 from ._compat import (_PY313, _set_result_unless_cancelled,
                       _shutdown_timeout_arg, _unset, _PY311)
 
-def _set_nodelay(sock: socket.socket) -> None:
-    if (sock.family in {socket.AF_INET, socket.AF_INET6} and
-            sock.type == socket.SOCK_STREAM and
-            sock.proto == socket.IPPROTO_TCP):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
 def _ssl_protocol(loop: Any, app_protocol: Any, sslcontext: Any,
                   waiter: Any, server_side: bool, server_hostname: Any,
                   ssl_handshake_timeout: Any, ssl_shutdown_timeout: Any,
@@ -39,55 +32,14 @@ def _ssl_protocol(loop: Any, app_protocol: Any, sslcontext: Any,
 
 
 class _SocketTransport(_ext.StreamTransport):
-    """A TCP or Unix stream transport (asyncio.Transport's API)."""
+    """A TCP or Unix stream transport (asyncio.Transport's API).
+
+    All of it is C: _SocketTransport(loop, sock, protocol, buffered=None,
+    server=None, extra=None) sets TCP_NODELAY, builds the extra info and
+    attaches to the server without running Python code.
+    """
 
     _start_tls_compatible = True
-
-    def __init__(self, loop: Any, sock: socket.socket, protocol: Any,
-                 buffered: bool = False, server: Any = None,
-                 extra: dict[str, Any] | None = None) -> None:
-        self._extra = dict(extra) if extra else {}
-        self._extra["socket"] = trsock.TransportSocket(sock)
-        try:
-            self._extra["sockname"] = sock.getsockname()
-        except OSError:
-            self._extra["sockname"] = None
-        if "peername" not in self._extra:
-            try:
-                self._extra["peername"] = sock.getpeername()
-            except OSError:
-                self._extra["peername"] = None
-        if server is not None:
-            server._attach(self)
-
-    def __repr__(self) -> str:
-        info = [self.__class__.__name__]
-        fd = self._sock_fd
-        if fd < 0:
-            info.append("closed")
-        elif self.is_closing():
-            info.append("closing")
-        info.append(f"fd={fd}")
-        if fd >= 0:
-            info.append("read=" + ("polling" if self.is_reading()
-                                   else "idle"))
-            info.append(f"write=<bufsize={self.get_write_buffer_size()}>")
-        return "<{}>".format(" ".join(info))
-
-    def __del__(self, _warn: Any = warnings.warn) -> None:
-        if self._sock_fd >= 0:
-            if not self.is_closing():
-                _warn(f"unclosed transport {self!r}", ResourceWarning,
-                      source=self)
-            self._close_now()
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        """Optional transport information (socket, sockname, peername)."""
-        return self._extra.get(name, default)
-
-    def set_protocol(self, protocol: Any) -> None:
-        self._set_protocol(protocol,
-                           isinstance(protocol, asyncio.BufferedProtocol))
 
 
 class _DatagramTransport(_ext.DatagramTransport):
@@ -165,10 +117,8 @@ class TransportMixin:
                                waiter: Any = None, *,
                                extra: dict[str, Any] | None = None,
                                server: Any = None) -> _SocketTransport:
-        _set_nodelay(sock)
-        transport = _SocketTransport(
-            self, sock, protocol,
-            isinstance(protocol, asyncio.BufferedProtocol), server, extra)
+        transport = _SocketTransport(self, sock, protocol, None, server,
+                                     extra)
         self.call_soon(protocol.connection_made, transport)  # type: ignore
         self.call_soon(transport._start_reading)  # type: ignore
         if waiter is not None:

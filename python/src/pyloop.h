@@ -6,8 +6,8 @@
  *   loop.c     ringloop._ext.Loop: scheduling, the run loop, close
  *   handle.c   Handle and TimerHandle, and running a callback
  *   fdwatch.c  add_reader/add_writer: level-triggered fd watches
- *   stream.c   StreamTransport: TCP/Unix stream transports, and pipes
- *   datagram.c DatagramTransport: UDP/Unix datagram transports
+ *   transport.c, stream.c, pipe.c, datagram.c, wqueue.c, cork.c: the
+ *              transports, declared in transport.h
  *   sock.c     sock_* methods (tried at once, else after a readiness poll)
  *   acceptor.c the server Acceptor (multishot accept)
  * Transports and sock_* operations hold their own rl_op structs and find
@@ -78,6 +78,15 @@ typedef struct {
 typedef struct LoopObject LoopObject;
 typedef struct HandleObject HandleObject;
 
+/* The interned names the transports call or look up (str_<name>). */
+#define RLPY_TRANSPORT_NAMES(X)                                                \
+    X(__name__) X(_attach) X(_detach) X(buffer_updated) X(close)               \
+    X(connection_lost) X(datagram_received) X(detach) X(done)                  \
+    X(eof_received) X(error_received) X(family) X(fileno) X(get_buffer)        \
+    X(getpeername) X(getsockname) X(pause_writing) X(peername) X(pipe)         \
+    X(proto) X(resume_writing) X(set_exception) X(set_result) X(socket)        \
+    X(sockname) X(type)
+
 typedef struct rlpy_state {
     PyTypeObject *LoopType;
     PyTypeObject *HandleType;
@@ -97,6 +106,19 @@ typedef struct rlpy_state {
     PyObject *str_data_received;     /* called once per received chunk */
     PyObject *str_create_future;     /* sock_*: once per waiting call */
     PyObject *str_add_done_callback; /* sock_*: once per call */
+    /* transport.h: the transport types, what they are made with, and the
+     * names they call */
+    PyTypeObject *TransportType;
+    PyTypeObject *PipeType;
+    PyObject *BufferedProtocol;     /* asyncio.BufferedProtocol */
+    PyTypeObject *TransportSocket;  /* asyncio.trsock.TransportSocket */
+    PyObject *TransportSocket_sock; /* its _sock slot's descriptor */
+    PyTypeObject *SocketType;       /* _socket.socket */
+    PyObject *SocketFamily;         /* its family and type descriptors */
+    PyObject *SocketKind;
+#define RLPY_TRANSPORT_NAME(name) PyObject *str_##name;
+    RLPY_TRANSPORT_NAMES(RLPY_TRANSPORT_NAME)
+#undef RLPY_TRANSPORT_NAME
 } rlpy_state;
 
 /* Where a handle is while the loop owns it. */
@@ -155,7 +177,7 @@ struct LoopObject {
     PyObject *current_handle;
     PyObject *weakreflist;
     PyThreadState *tstate; /* saved while the backend sleeps */
-    /* stream.c: while a protocol takes received data, what it writes to
+    /* cork.c: while a protocol takes received data, what it writes to
      * stream transports waits on this list (strong references) and leaves
      * in one sendmsg per transport when the callback returns. */
     PyObject *corked;
@@ -281,10 +303,10 @@ void rlpy_fd_unref(LoopObject *self, int fd);
 int rlpy_fd_set_transport(LoopObject *self, int fd, PyObject *t);
 void rlpy_fd_clear_transport(LoopObject *self, int fd, PyObject *t);
 
-/* ---- stream.c ---------------------------------------------------------- */
+/* ---- transport.h: the transport types ---------------------------------- */
+extern PyType_Spec rlpy_transport_spec;
 extern PyType_Spec rlpy_stream_spec;
-
-/* ---- datagram.c -------------------------------------------------------- */
+extern PyType_Spec rlpy_pipe_spec;
 extern PyType_Spec rlpy_dgram_spec;
 
 /* ---- sock.c ------------------------------------------------------------ */
