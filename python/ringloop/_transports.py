@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import warnings
-from asyncio import trsock
 from typing import Any
 
 from . import _ext
@@ -43,41 +41,10 @@ class _SocketTransport(_ext.StreamTransport):
 
 
 class _DatagramTransport(_ext.DatagramTransport):
-    """A UDP or Unix datagram transport (asyncio.DatagramTransport's API)."""
+    """A UDP or Unix datagram transport (asyncio.DatagramTransport's API).
 
-    def __init__(self, loop: Any, sock: socket.socket, protocol: Any,
-                 address: Any = None, connected: bool = False,
-                 extra: dict[str, Any] | None = None) -> None:
-        self._extra = dict(extra) if extra else {}
-        self._extra["socket"] = trsock.TransportSocket(sock)
-        try:
-            self._extra["sockname"] = sock.getsockname()
-        except OSError:
-            self._extra["sockname"] = None
-        if "peername" not in self._extra:
-            try:
-                self._extra["peername"] = sock.getpeername()
-            except OSError:
-                self._extra["peername"] = None
-        self._family = sock.family
-        self._type = sock.type
-        self._proto = sock.proto
-
-    def __repr__(self) -> str:
-        fd = self._sock_fd
-        state = "closed" if fd < 0 else (
-            "closing" if self.is_closing() else "open")
-        return f"<{self.__class__.__name__} {state} fd={fd}>"
-
-    def __del__(self, _warn: Any = warnings.warn) -> None:
-        if self._sock_fd >= 0:
-            if not self.is_closing():
-                _warn(f"unclosed transport {self!r}", ResourceWarning,
-                      source=self)
-            self._close_now()
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return self._extra.get(name, default)
+    C but for sendto()'s checks and its name resolution fallback.
+    """
 
     def sendto(self, data: Any, addr: Any = None) -> None:
         """Send data to addr (None: the remote address)."""
@@ -97,11 +64,12 @@ class _DatagramTransport(_ext.DatagramTransport):
         except ValueError:
             # A name, not a numeric address: resolve it as socket.sendto()
             # would (blocking, as in asyncio).
-            if self._family not in (socket.AF_INET, socket.AF_INET6):
+            sock = self.get_extra_info("socket")
+            if sock.family not in (socket.AF_INET, socket.AF_INET6):
                 raise
             try:
-                infos = socket.getaddrinfo(addr[0], addr[1], self._family,
-                                           self._type, self._proto)
+                infos = socket.getaddrinfo(addr[0], addr[1], sock.family,
+                                           sock.type, sock.proto)
             except OSError as exc:
                 self.get_protocol().error_received(exc)
                 return

@@ -139,7 +139,7 @@ static int add_transport_types(PyObject *mod, rlpy_state *st,
     Py_XDECREF(bases);
     if (ret)
         return -1;
-    bases = PyTuple_Pack(2, transport, dtransport);
+    bases = PyTuple_Pack(3, st->TransportType, transport, dtransport);
     ret = !bases || add_type(mod, &rlpy_dgram_spec, bases, &st->DgramType) < 0;
     Py_XDECREF(bases);
     return ret ? -1 : 0;
