@@ -202,14 +202,7 @@ static int pipe_repr_info(TransportObject *t, PyObject *words)
 static const struct rlpy_stream_ops pipe_ops = {
     .base =
         {
-            .flush = rlpy_stream_flush,
-            .write_size = rlpy_stream_write_size,
-            .write_idle = rlpy_stream_write_idle,
-            .wq_clear = rlpy_stream_wq_clear,
-            .on_force_close = rlpy_stream_on_force_close,
-            .resume = rlpy_stream_resume,
-            .start_reading = rlpy_stream_start_reading,
-            .set_protocol = rlpy_stream_set_protocol,
+            RLPY_STREAM_HOOKS,
             .close_fd = pipe_close_fd,
             .close_fd_now = pipe_close_fd_now,
             .repr_info = pipe_repr_info,

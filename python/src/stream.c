@@ -817,14 +817,7 @@ static int set_nodelay(rlpy_state *st, PyObject *sock, int fd)
 static const struct rlpy_stream_ops socket_ops = {
     .base =
         {
-            .flush = rlpy_stream_flush,
-            .write_size = rlpy_stream_write_size,
-            .write_idle = rlpy_stream_write_idle,
-            .wq_clear = rlpy_stream_wq_clear,
-            .on_force_close = rlpy_stream_on_force_close,
-            .resume = rlpy_stream_resume,
-            .start_reading = rlpy_stream_start_reading,
-            .set_protocol = rlpy_stream_set_protocol,
+            RLPY_STREAM_HOOKS,
             .close_fd = rlpy_tr_close_socket,
             .close_fd_now = rlpy_tr_close_socket_now,
             .repr_info = socket_repr_info,

@@ -303,10 +303,25 @@ void rlpy_tr_lost_now(TransportObject *t, const char *msg)
 
 /* ---- construction ------------------------------------------------------ */
 
+/* extra[key] = sock.<meth>(), None on OSError. */
+static int extra_name(TransportObject *t, PyObject *key, PyObject *meth)
+{
+    PyObject *name = PyObject_CallMethodNoArgs(t->sock, meth);
+    int r;
+
+    if (!name && PyErr_ExceptionMatches(PyExc_OSError)) {
+        PyErr_Clear();
+        name = Py_NewRef(Py_None);
+    }
+    r = name ? PyDict_SetItem(t->extra, key, name) : -1;
+    Py_XDECREF(name);
+    return r;
+}
+
 int rlpy_tr_extra_socket(TransportObject *t)
 {
     rlpy_state *st = state(t);
-    PyObject *ts, *name;
+    PyObject *ts;
     int r;
 
     /* TransportSocket(sock) without running its __init__: its one slot,
@@ -321,26 +336,12 @@ int rlpy_tr_extra_socket(TransportObject *t)
     Py_DECREF(ts);
     if (r < 0)
         return -1;
-    name = PyObject_CallMethodNoArgs(t->sock, st->str_getsockname);
-    if (!name && PyErr_ExceptionMatches(PyExc_OSError)) {
-        PyErr_Clear();
-        name = Py_NewRef(Py_None);
-    }
-    r = name ? PyDict_SetItem(t->extra, st->str_sockname, name) : -1;
-    Py_XDECREF(name);
-    if (r < 0)
+    if (extra_name(t, st->str_sockname, st->str_getsockname) < 0)
         return -1;
     r = PyDict_Contains(t->extra, st->str_peername);
     if (r != 0)
         return r < 0 ? -1 : 0;
-    name = PyObject_CallMethodNoArgs(t->sock, st->str_getpeername);
-    if (!name && PyErr_ExceptionMatches(PyExc_OSError)) {
-        PyErr_Clear();
-        name = Py_NewRef(Py_None);
-    }
-    r = name ? PyDict_SetItem(t->extra, st->str_peername, name) : -1;
-    Py_XDECREF(name);
-    return r;
+    return extra_name(t, st->str_peername, st->str_getpeername);
 }
 
 int rlpy_tr_check(PyTypeObject *tp, PyObject *loop, PyObject *sock)

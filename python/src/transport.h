@@ -226,7 +226,14 @@ void rlpy_stream_read_buffered(StreamObject *s);
 void rlpy_stream_recv_done(rl_loop *rl, rl_op *op);
 /* protocol.data_received() / eof_received() failed (exc stolen). */
 void rlpy_stream_proto_failed(StreamObject *s, PyObject *exc, const char *msg);
-/* The base's hooks every stream subtype uses. */
+/* The base's hooks every stream subtype uses: its table's .base starts
+ * with RLPY_STREAM_HOOKS. */
+#define RLPY_STREAM_HOOKS                                                      \
+    .flush = rlpy_stream_flush, .write_size = rlpy_stream_write_size,          \
+    .write_idle = rlpy_stream_write_idle, .wq_clear = rlpy_stream_wq_clear,    \
+    .on_force_close = rlpy_stream_on_force_close,                              \
+    .resume = rlpy_stream_resume, .start_reading = rlpy_stream_start_reading,  \
+    .set_protocol = rlpy_stream_set_protocol
 void rlpy_stream_flush(TransportObject *t);
 Py_ssize_t rlpy_stream_write_size(TransportObject *t);
 bool rlpy_stream_write_idle(TransportObject *t);
