@@ -6,6 +6,7 @@
  *   loop.c     ringloop._ext.Loop: scheduling, the run loop, close
  *   handle.c   Handle and TimerHandle, and running a callback
  *   fdwatch.c  add_reader/add_writer: level-triggered fd watches
+ *   addr.c     socket addresses between C and Python
  *   stream.c   StreamTransport: TCP/Unix stream transports, and pipes
  *   datagram.c DatagramTransport: UDP/Unix datagram transports
  *   sock.c     sock_* methods (tried at once, else after a readiness poll)
@@ -260,6 +261,17 @@ int rlpy_sched_traverse(LoopObject *loop, visitproc visit, void *arg);
 /* Mark h cancelled as Handle.cancel() does (no unscheduling). */
 int rlpy_handle_mark_cancelled(HandleObject *h);
 
+/* ---- addr.c ------------------------------------------------------------ */
+/* The address the socket module would return for sa (None when len is 0:
+ * an unnamed peer). */
+PyObject *rlpy_sockaddr_to_py(const struct sockaddr *sa, socklen_t len);
+/* A numeric address of family into *ss and *len, as the socket module
+ * parses one: TypeError/OverflowError/OSError for what it refuses, -1
+ * with ValueError when addr needs resolution (a name: the caller's Python
+ * side resolves it). */
+int rlpy_sockaddr_from_py(int family, PyObject *addr,
+                          struct sockaddr_storage *ss, socklen_t *len);
+
 /* ---- fdwatch.c --------------------------------------------------------- */
 PyObject *rlpy_loop_add_reader(LoopObject *self, PyObject *const *args,
                                Py_ssize_t nargs);
@@ -301,9 +313,6 @@ PyObject *rlpy_sock_sendto(LoopObject *, PyObject *const *, Py_ssize_t);
 PyObject *rlpy_sock_connect(LoopObject *, PyObject *const *, Py_ssize_t);
 PyObject *rlpy_sock_accept(LoopObject *, PyObject *sock);
 PyObject *rlpy_sock_wait_writable(LoopObject *, PyObject *sock);
-PyObject *rlpy_sockaddr_to_py(const struct sockaddr *sa, socklen_t len);
-int rlpy_sockaddr_from_py(int family, PyObject *addr,
-                          struct sockaddr_storage *ss, socklen_t *len);
 
 /* ---- acceptor.c -------------------------------------------------------- */
 extern PyType_Spec rlpy_acceptor_spec;
