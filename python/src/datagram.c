@@ -3,10 +3,13 @@
  * _SelectorDatagramTransport on completions.
  *
  * Reading: one recvmsg at a time into a transport buffer of max_size bytes.
- * Its completion queues a callback in the ready phase, so that, as with
- * asyncio's reader callbacks, what was queued before the datagram arrived
- * runs first; that callback calls protocol.datagram_received(data, addr) (or
- * error_received(exc) for an OSError) and submits the next recvmsg.
+ * Its completion schedules a Handle (the delivery) in the ready phase, so
+ * that, as with asyncio's reader callbacks, what was queued before the
+ * datagram arrived runs first; the delivery calls
+ * protocol.datagram_received(data, addr) (or error_received(exc) for an
+ * OSError) and submits the next recvmsg. Being a handle, the loop owns it:
+ * it holds the transport until it ran, and the loop drops it unrun at close
+ * and shows it to the garbage collector, as any scheduled callback.
  * Writing: sendto() sends at once when nothing is queued; a datagram that
  * would block is queued (bytes plus its sockaddr) and the queue leaves one
  * sendmsg per datagram, in order.
@@ -48,8 +51,10 @@ typedef struct {
     struct iovec riov, wiov;
     struct sockaddr_storage raddr, waddr;
     char *rbuf;
-    rl_callback ready; /* delivers rbuf in the ready phase, as asyncio */
-    int rres;          /* the recvmsg result waiting in rbuf */
+    PyObject *read_ready; /* the delivery handle's callback (read_ready()) */
+    PyObject *qctx; /* borrowed: the context the scheduled delivery runs in;
+                       only compared, while that handle runs */
+    int rres;       /* the recvmsg result waiting in rbuf */
     struct dentry *wq;
     size_t whead, wtail, wcap;
     Py_ssize_t wsize, high, low;
@@ -58,7 +63,7 @@ typedef struct {
     bool connected; /* peername known: send, not sendto */
     bool paused, closing, write_paused, lost_done;
     bool rhave;        /* rres/rbuf hold a result not yet delivered */
-    bool ready_queued; /* ready is in the core's ready queue */
+    bool ready_queued; /* a delivery handle is scheduled */
 } DgramObject;
 
 static PyObject *oserror(int err)
@@ -245,22 +250,31 @@ static void read_arm(DgramObject *d)
     Py_INCREF(d);
 }
 
-/* The ready phase: hand the datagram (or error) to the protocol, then read
- * the next one. Like asyncio's reader callback, it runs after the callbacks
- * queued before the datagram arrived. */
-static void dgram_ready(rl_loop *rl, rl_callback *cb)
+/*
+ * The delivery handle's callback, with the transport as its argument: hand
+ * the datagram (or error) to the protocol, then read the next one. Like
+ * asyncio's reader callback, it runs after the callbacks queued before the
+ * datagram arrived, in the reader context: the handle's, unless
+ * resume_reading() replaced it since the handle was made. It reports what
+ * the protocol raises itself and returns None.
+ */
+static PyObject *read_ready(PyObject *type, PyObject *arg)
 {
-    DgramObject *d = cb->data;
-    PyObject *data, *addr, *r, *ctx;
+    DgramObject *d = (DgramObject *)arg;
+    PyObject *data, *addr, *r, *ctx = NULL;
 
-    (void)rl;
+    if (!PyObject_TypeCheck(arg, (PyTypeObject *)type)) {
+        PyErr_SetString(PyExc_TypeError, "a datagram transport expected");
+        return NULL;
+    }
     d->ready_queued = false;
     if (d->loop->closed || !d->rhave || d->paused)
-        goto out; /* resume_reading() queues it again */
+        Py_RETURN_NONE; /* resume_reading() schedules it again */
     d->rhave = false;
     if (d->conn_lost || d->closing || !d->protocol)
-        goto out;
-    ctx = rlpy_ctx_enter(d->context);
+        Py_RETURN_NONE;
+    if (d->context != d->qctx)
+        ctx = rlpy_ctx_enter(d->context);
     if (d->rres >= 0) {
         data = PyBytes_FromStringAndSize(d->rbuf, d->rres);
         addr = data ? rlpy_sockaddr_to_py((struct sockaddr *)&d->raddr,
@@ -280,41 +294,41 @@ static void dgram_ready(rl_loop *rl, rl_callback *cb)
     }
     read_arm(d);
     rlpy_ctx_exit(ctx);
-out:
-    Py_DECREF(d); /* queue_ready()'s */
+    Py_RETURN_NONE;
 }
 
-/* While queued, the callback holds a reference to the transport (no recv is
- * in flight then), as asyncio's selector holds _read_ready. */
+static PyMethodDef read_ready_def = {"_read_ready", read_ready, METH_O, NULL};
+
+/*
+ * Schedule the delivery: a handle for read_ready(d) in the reader context.
+ * While it is scheduled no recv is in flight, and the handle holds the
+ * transport, as asyncio's selector holds _read_ready.
+ *
+ * Cost: the handle comes from the loop's free list and its argument tuple
+ * from CPython's, so a delivery allocates nothing and does not bring the
+ * next collection closer; what it adds to the raw core callback it
+ * replaces is a few reference counts and the scheduled list's links.
+ */
 static void queue_ready(DgramObject *d)
 {
+    PyObject *args;
+    HandleObject *h = NULL;
+
     if (d->ready_queued || d->loop->closed)
         return;
-    rl_callback_init(&d->ready, dgram_ready, d);
-    if (rl_call_soon(d->loop->rl, &d->ready) == 0) {
-        d->ready_queued = true;
-        Py_INCREF(d);
-    }
-}
-
-/* The loop closes: a queued callback will never run; drop its reference. */
-void rlpy_dgram_loop_closed(PyObject *transport)
-{
-    DgramObject *d = (DgramObject *)transport;
-
-    if (!d->ready_queued)
+    args = PyTuple_Pack(1, (PyObject *)d);
+    if (args)
+        h = rlpy_handle_new(d->loop, d->read_ready, args, d->context);
+    Py_XDECREF(args);
+    if (!h || rlpy_handle_schedule(h, false) < 0) {
+        Py_XDECREF(h);
+        fatal_error(d, rlpy_exc_take(),
+                    "Fatal read error on datagram transport");
         return;
-    if (d->loop->rl)
-        rl_callback_cancel(d->loop->rl, &d->ready);
-    d->ready_queued = false;
-    Py_DECREF(d);
-}
-
-int rlpy_dgram_traverse_queued(PyObject *transport, visitproc visit, void *arg)
-{
-    if (((DgramObject *)transport)->ready_queued)
-        Py_VISIT(transport);
-    return 0;
+    }
+    Py_DECREF(h); /* the loop's now */
+    d->qctx = d->context;
+    d->ready_queued = true;
 }
 
 static void recv_done(rl_loop *rl, rl_op *op)
@@ -533,12 +547,15 @@ static PyObject *dgram_new(PyTypeObject *tp, PyObject *args, PyObject *kw)
     d->protocol = Py_NewRef(protocol);
     d->address = Py_NewRef(address);
     d->context = PyContext_CopyCurrent();
+    /* bound to the type, not to d: the handle's argument holds d */
+    d->read_ready =
+        PyCFunction_NewEx(&read_ready_def, (PyObject *)st->DgramType, NULL);
     d->fd = (int)fd;
     d->family = (int)family;
     d->connected = connected;
     d->high = 64 * 1024;
     d->low = 16 * 1024;
-    if (!d->context ||
+    if (!d->context || !d->read_ready ||
         rlpy_fd_set_transport(d->loop, d->fd, (PyObject *)d) < 0) {
         Py_DECREF(d);
         return NULL;
@@ -556,6 +573,7 @@ static int dgram_traverse(DgramObject *d, visitproc visit, void *arg)
     Py_VISIT(d->context);
     Py_VISIT(d->wctx);
     Py_VISIT(d->address);
+    Py_VISIT(d->read_ready);
     return 0;
 }
 
@@ -583,6 +601,7 @@ static void dgram_dealloc(DgramObject *d)
     Py_CLEAR(d->context);
     Py_CLEAR(d->wctx);
     Py_CLEAR(d->address);
+    Py_CLEAR(d->read_ready);
     Py_CLEAR(d->sock);
     Py_CLEAR(d->loop);
     Py_CLEAR(d->extra);

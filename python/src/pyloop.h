@@ -246,14 +246,8 @@ void rlpy_handle_unschedule(HandleObject *h);
  * to loop.call_exception_handler. Returns -1 with an exception set only for
  * KeyboardInterrupt, SystemExit, or a failing exception handler. */
 int rlpy_handle_invoke(HandleObject *h);
-/* The loop drops a handle it owned: keep it for reuse if nobody else holds
- * it, else release the reference. */
+/* Free the dead handles kept in fl for reuse (the loop is torn down). */
 void rlpy_freelist_clear(rlpy_freelist *fl);
-/* datagram.c: a datagram transport's delivery callback queued in the ready
- * phase holds a reference to it; the loop drops it when closing, and
- * reports it. */
-void rlpy_dgram_loop_closed(PyObject *transport);
-int rlpy_dgram_traverse_queued(PyObject *transport, visitproc visit, void *arg);
 /* Visit the scheduled handles, or what they refer to for those the loop
  * owns alone and keeps untracked (see handle.c). */
 int rlpy_sched_traverse(LoopObject *loop, visitproc visit, void *arg);
