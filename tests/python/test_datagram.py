@@ -438,3 +438,33 @@ def test_gc_of_a_dropped_transport_with_a_delivery_queued(
         loop.close()
     assert found == ["unclosed transport"]
     assert ref() is None
+
+
+def test_ipv4_addresses_as_the_socket_module_writes_them(run: Any) -> None:
+    """Senders on addresses whose bytes have one, two and three digits
+    (all of 127/8 is loopback): datagram_received() and sock_recvfrom()
+    give the address getsockname() gives."""
+    hosts = ["127.0.0.1", "127.9.10.99", "127.100.255.0", "127.0.200.254",
+             "127.255.1.10", "127.25.205.5"]
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        t, p = await loop.create_datagram_endpoint(
+            Dgram, local_addr=("127.0.0.1", 0))
+        raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        raw.bind(("127.0.0.1", 0))
+        raw.setblocking(False)
+        for host in hosts:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.bind((host, 0))
+                s.sendto(b"t", t.get_extra_info("sockname"))
+                assert await _recv(p) == (b"t", s.getsockname())
+                s.sendto(b"s", raw.getsockname())
+                assert await asyncio.wait_for(
+                    loop.sock_recvfrom(raw, 10), TIMEOUT) == (
+                        b"s", s.getsockname())
+        raw.close()
+        t.close()
+        await asyncio.wait_for(p.lost, TIMEOUT)
+
+    run(main())
