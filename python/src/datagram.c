@@ -305,9 +305,11 @@ static PyMethodDef read_ready_def = {"_read_ready", read_ready, METH_O, NULL};
  * transport, as asyncio's selector holds _read_ready.
  *
  * Cost: the handle comes from the loop's free list and its argument tuple
- * from CPython's, so a delivery allocates nothing and does not bring the
- * next collection closer; what it adds to the raw core callback it
- * replaces is a few reference counts and the scheduled list's links.
+ * from CPython's, so a delivery allocates nothing and brings the next
+ * collection no closer. Making, scheduling, running and freeing them adds
+ * some 700 instructions per datagram (CPython 3.11) to a raw core
+ * callback, a few percent of a UDP echo's time; what addr.c's IPv4 path
+ * saves per datagram is more.
  */
 static void queue_ready(DgramObject *d)
 {
