@@ -6,6 +6,7 @@
  *   loop.c     ringloop._ext.Loop: scheduling, the run loop, close
  *   handle.c   Handle and TimerHandle, and running a callback
  *   fdwatch.c  add_reader/add_writer: level-triggered fd watches
+ *   addr.c     socket addresses between C and Python
  *   transport.c, stream.c, pipe.c, datagram.c, wqueue.c, cork.c: the
  *              transports, declared in transport.h
  *   sock.c     sock_* methods (tried at once, else after a readiness poll)
@@ -267,20 +268,25 @@ void rlpy_handle_unschedule(HandleObject *h);
  * to loop.call_exception_handler. Returns -1 with an exception set only for
  * KeyboardInterrupt, SystemExit, or a failing exception handler. */
 int rlpy_handle_invoke(HandleObject *h);
-/* The loop drops a handle it owned: keep it for reuse if nobody else holds
- * it, else release the reference. */
+/* Free the dead handles kept in fl for reuse (the loop is torn down). */
 void rlpy_freelist_clear(rlpy_freelist *fl);
-/* datagram.c: a datagram transport's delivery callback queued in the ready
- * phase holds a reference to it; the loop drops it when closing, and
- * reports it. */
-void rlpy_dgram_loop_closed(PyObject *transport);
-int rlpy_dgram_traverse_queued(PyObject *transport, visitproc visit, void *arg);
 /* Visit the scheduled handles, or what they refer to for those the loop
  * owns alone and keeps untracked (see handle.c). */
 int rlpy_sched_traverse(LoopObject *loop, visitproc visit, void *arg);
 
 /* Mark h cancelled as Handle.cancel() does (no unscheduling). */
 int rlpy_handle_mark_cancelled(HandleObject *h);
+
+/* ---- addr.c ------------------------------------------------------------ */
+/* The address the socket module would return for sa (None when len is 0:
+ * an unnamed peer). */
+PyObject *rlpy_sockaddr_to_py(const struct sockaddr *sa, socklen_t len);
+/* A numeric address of family into *ss and *len, as the socket module
+ * parses one: TypeError/OverflowError/OSError for what it refuses, -1
+ * with ValueError when addr needs resolution (a name: the caller's Python
+ * side resolves it). */
+int rlpy_sockaddr_from_py(int family, PyObject *addr,
+                          struct sockaddr_storage *ss, socklen_t *len);
 
 /* ---- fdwatch.c --------------------------------------------------------- */
 PyObject *rlpy_loop_add_reader(LoopObject *self, PyObject *const *args,
@@ -323,9 +329,6 @@ PyObject *rlpy_sock_sendto(LoopObject *, PyObject *const *, Py_ssize_t);
 PyObject *rlpy_sock_connect(LoopObject *, PyObject *const *, Py_ssize_t);
 PyObject *rlpy_sock_accept(LoopObject *, PyObject *sock);
 PyObject *rlpy_sock_wait_writable(LoopObject *, PyObject *sock);
-PyObject *rlpy_sockaddr_to_py(const struct sockaddr *sa, socklen_t len);
-int rlpy_sockaddr_from_py(int family, PyObject *addr,
-                          struct sockaddr_storage *ss, socklen_t *len);
 
 /* ---- acceptor.c -------------------------------------------------------- */
 extern PyType_Spec rlpy_acceptor_spec;
