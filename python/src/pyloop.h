@@ -7,8 +7,8 @@
  *   handle.c   Handle and TimerHandle, and running a callback
  *   fdwatch.c  add_reader/add_writer: level-triggered fd watches
  *   addr.c     socket addresses between C and Python
- *   transport.c, stream.c, pipe.c, datagram.c, wqueue.c, cork.c: the
- *              transports, declared in transport.h
+ *   transport.c, streamio.c, stream.c, pipe.c, datagram.c, wqueue.c,
+ *   cork.c     the transports, declared in transport.h
  *   sock.c     sock_* methods (tried at once, else after a readiness poll)
  *   acceptor.c the server Acceptor (multishot accept)
  * Transports and sock_* operations hold their own rl_op structs and find

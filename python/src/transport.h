@@ -11,12 +11,14 @@
  *                of struct rlpy_transport_ops.
  *   wqueue.c     the write queue of the stream transports: bytes objects
  *                leaving in one vectored sendmsg/writev.
- *   stream.c     StreamTransport: reading into a Protocol or
- *                BufferedProtocol and writing through the write queue,
- *                on a TCP/Unix stream socket; pipe.c reuses it through
- *                struct rlpy_stream_ops.
- *   pipe.c       PipeTransport: either end of a pipe, FIFO, character
- *                device, PTY or socket (connect_read/write_pipe).
+ *   streamio.c   the byte-stream machinery: reading into a Protocol or
+ *                BufferedProtocol, writing through the write queue, the
+ *                methods of StreamTransport; its subtypes say how they
+ *                read and write through struct rlpy_stream_ops.
+ *   stream.c     StreamTransport: a TCP/Unix stream socket.
+ *   pipe.c       PipeTransport (under StreamTransport): either end of a
+ *                pipe, FIFO, character device, PTY or socket
+ *                (connect_read/write_pipe).
  *   cork.c       the loop-wide cork: what protocols write while they take
  *                received data leaves when the delivery returns.
  *   datagram.c   DatagramTransport: UDP/Unix datagram sockets.
@@ -176,7 +178,7 @@ static inline bool rlpy_wq_empty(const rlpy_wqueue *wq)
     return wq->head == wq->tail;
 }
 
-/* ---- stream.c ---------------------------------------------------------- */
+/* ---- streamio.c, stream.c ---------------------------------------------- */
 
 /* A byte stream transport: a socket's (stream.c) or a pipe's (pipe.c). */
 typedef struct {
@@ -218,7 +220,7 @@ static inline const struct rlpy_stream_ops *rlpy_stream_ops(StreamObject *s)
     return (const struct rlpy_stream_ops *)s->t.ops;
 }
 
-/* For the stream subtypes (pipe.c). */
+/* streamio.c, for the stream subtypes (stream.c, pipe.c). */
 bool rlpy_stream_can_read(StreamObject *s);
 /* BufferedProtocol: get_buffer(-1), then prep_read into it. */
 void rlpy_stream_read_buffered(StreamObject *s);
@@ -229,12 +231,11 @@ void rlpy_stream_proto_failed(StreamObject *s, PyObject *exc, const char *msg);
 /* The base's hooks every stream subtype uses: its table's .base starts
  * with RLPY_STREAM_HOOKS. */
 #define RLPY_STREAM_HOOKS                                                      \
-    .flush = rlpy_stream_flush, .write_size = rlpy_stream_write_size,          \
+    .write_size = rlpy_stream_write_size,                                      \
     .write_idle = rlpy_stream_write_idle, .wq_clear = rlpy_stream_wq_clear,    \
     .on_force_close = rlpy_stream_on_force_close,                              \
     .resume = rlpy_stream_resume, .start_reading = rlpy_stream_start_reading,  \
     .set_protocol = rlpy_stream_set_protocol
-void rlpy_stream_flush(TransportObject *t);
 Py_ssize_t rlpy_stream_write_size(TransportObject *t);
 bool rlpy_stream_write_idle(TransportObject *t);
 void rlpy_stream_wq_clear(TransportObject *t);
@@ -243,6 +244,21 @@ int rlpy_stream_resume(TransportObject *t);
 void rlpy_stream_start_reading(TransportObject *t);
 void rlpy_stream_set_protocol(TransportObject *t, PyObject *protocol,
                               bool buffered);
+/* A read or write op was submitted (ret: rl_submit's): it holds s, or the
+ * error closes s. */
+void rlpy_stream_submitted(StreamObject *s, int ret, const char *msg);
+/* The queue, idle until now, waits for the fd: in the writer context (a
+ * copy of the current one), submit its write. */
+void rlpy_stream_write_start(StreamObject *s);
+/* The queue drained: the sendfile waiter, connection_lost() after
+ * close(), the shutdown after write_eof(). */
+void rlpy_stream_write_drained(StreamObject *s);
+/* StreamTransport's methods write, writelines, _make_empty_waiter and
+ * _reset_empty_waiter. */
+PyObject *rlpy_stream_write(StreamObject *s, PyObject *data);
+PyObject *rlpy_stream_writelines(StreamObject *s, PyObject *lines);
+PyObject *rlpy_stream_make_empty_waiter(StreamObject *s, PyObject *unused);
+PyObject *rlpy_stream_reset_empty_waiter(StreamObject *s, PyObject *unused);
 int rlpy_stream_traverse(StreamObject *s, visitproc visit, void *arg);
 int rlpy_stream_clear(StreamObject *s);
 void rlpy_stream_dealloc(StreamObject *s);
