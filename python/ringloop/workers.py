@@ -37,7 +37,7 @@ __all__ = [
     "AiohttpWorker", "AiohttpUringWorker", "AiohttpEpollWorker",
 ]
 
-# name -> (builder, backend); the builders below.
+# name -> (kind, backend): which builder below, and the backend it names.
 _CLASSES: dict[str, tuple[str, str | None]] = {
     "UvicornWorker": ("uvicorn", None),
     "UvicornUringWorker": ("uvicorn", "uring"),
@@ -101,8 +101,9 @@ def _uvicorn_base(name: str) -> type:
 
 
 def _aiohttp_base(name: str) -> type:
+    # aiohttp does not depend on gunicorn: name the one that is missing.
+    _import_needed("gunicorn", "gunicorn", name)
     base = _import_needed("aiohttp.worker", "aiohttp", name).GunicornWebWorker
-    _import_needed("gunicorn.workers.base", "gunicorn", name)
 
     class AiohttpWorker(base):  # type: ignore[misc, valid-type]
         """aiohttp.worker.GunicornWebWorker, its app served on ringloop."""

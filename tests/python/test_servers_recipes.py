@@ -432,6 +432,14 @@ def test_workers_import_errors(tmp_path: Path) -> None:
     assert "UvicornEpollWorker needs the uvicorn-worker package " \
         "(pip install uvicorn-worker)" in out
     assert "AttributeError" in out and "NoSuchWorker" in out
+    # aiohttp there, gunicorn not: gunicorn is the one named.
+    code = ('import sys; sys.modules["gunicorn"] = None\n'
+            'import ringloop.workers as w\n'
+            'try:\n    w.AiohttpWorker\n'
+            'except ImportError as exc:\n    print(exc)')
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, check=True).stdout
+    assert "AiohttpWorker needs the gunicorn package" in out, out
 
 
 # ---- aiohttp and hypercorn, programmatic -----------------------------------
