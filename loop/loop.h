@@ -49,26 +49,43 @@ struct rl_loop {
     void *block_arg;
     void *data; /* the embedder's */
 
+    /* Counted on the loop thread only; see rl_loop_stats(). block_t0 is
+     * when the current sleeping wait began, iter_wait_ns how long this
+     * iteration slept. */
+    struct rl_loop_stats stats;
+    uint64_t block_t0;
+    uint64_t iter_wait_ns;
+
     struct rl_loop_config cfg; /* with defaults filled in */
     unsigned disable;          /* features switched off (cfg | env) */
     int fallback_errno;
     char fallback_reason[192];
 };
 
+uint64_t rl__clock_ns(void);
+
 /*
  * Backends wrap the syscall that may sleep (timeout != 0) in these, and
- * dispatch no completion in between.
+ * dispatch no completion in between. The time in between (hooks included:
+ * retaking an interpreter lock is not the loop's work) is the loop's wait
+ * time; two clock reads per sleep, none when the wait does not sleep.
  */
 static inline void rl__block_begin(rl_loop *loop)
 {
+    loop->block_t0 = rl__clock_ns();
     if (loop->block_before)
         loop->block_before(loop, loop->block_arg);
 }
 
 static inline void rl__block_end(rl_loop *loop)
 {
+    uint64_t dt;
+
     if (loop->block_after)
         loop->block_after(loop, loop->block_arg);
+    dt = rl__clock_ns() - loop->block_t0;
+    loop->stats.wait_ns += dt;
+    loop->iter_wait_ns += dt;
 }
 
 /* loop/timer.c */
@@ -78,8 +95,5 @@ void rl__timers_fini(rl_loop *loop);
 uint64_t rl__timers_next(const rl_loop *loop);
 /* Move timers due at loop->now to the ready queue, earliest first. */
 void rl__timers_expire(rl_loop *loop);
-
-/* loop/loop.c */
-uint64_t rl__clock_ns(void);
 
 #endif /* RL_LOOP_INTERNAL_H */

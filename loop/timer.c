@@ -133,6 +133,7 @@ void rl__timers_expire(rl_loop *loop)
     while (h->n && h->v[0].deadline <= loop->now) {
         rl_timer *t = h->v[0].t;
         heap_remove(h, t);
+        loop->stats.timers_fired++;
         rl_call_soon(loop, &t->expire);
     }
 }
@@ -164,6 +165,7 @@ int rl_timer_start_at(rl_loop *loop, rl_timer *t, uint64_t deadline)
     h->v[h->n].t = t;
     t->index = h->n++;
     sift_up(h, t->index);
+    loop->stats.timers_started++;
     return 0;
 }
 
