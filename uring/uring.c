@@ -399,12 +399,21 @@ static unsigned drain(struct rl_uring *u)
     unsigned n, i, seen = 0, delivered = 0;
 
     while (seen < u->cq_entries) {
+        /* One overflow (the kernel keeps what did not fit, NODROP) counts
+         * once, however many batches it takes to flush. liburing's peek
+         * flushes it with an enter when the CQ is empty. */
+        if (io_uring_cq_has_overflow(&u->ring)) {
+            u->loop->stats.cq_overflows += !u->cq_overflowed;
+            u->loop->stats.io_uring_enter += !io_uring_cq_ready(&u->ring);
+            u->cq_overflowed = true;
+        } else {
+            u->cq_overflowed = false;
+        }
         n = io_uring_peek_batch_cqe(&u->ring, cqes, RL_URING_CQE_BATCH);
         if (n == 0) {
             /* NODROP kept what did not fit; flush it into the CQ. */
             if (!io_uring_cq_has_overflow(&u->ring))
                 break;
-            u->loop->stats.cq_overflows++;
             u->loop->stats.io_uring_enter++;
             if (io_uring_get_events(&u->ring) < 0 ||
                 !io_uring_cq_ready(&u->ring))
