@@ -529,6 +529,14 @@ struct rl_loop_stats {
 RL_EXTERN int rl_loop_stats(const rl_loop *loop, struct rl_loop_stats *out);
 /* Zero the counters (not the gauges). Loop thread only. */
 RL_EXTERN void rl_loop_stats_reset(rl_loop *loop);
+/*
+ * An embedder that makes a socket call itself on the loop thread (a
+ * transport's write() sending at once, as asyncio does) counts it here so
+ * that the stats cover it: send_calls or recv_calls, and bytes_sent or
+ * bytes_received when res > 0. errno is left alone; loop may be NULL.
+ */
+enum rl_stats_call { RL_STATS_RECV = 0, RL_STATS_SEND = 1 };
+RL_EXTERN void rl_loop_stats_count(rl_loop *loop, int call, ssize_t res);
 /* The opcode's name ("recv"), for tables; NULL if out of range. */
 RL_EXTERN const char *rl_opcode_name(unsigned opcode);
 

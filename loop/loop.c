@@ -220,6 +220,19 @@ int rl_loop_stats(const rl_loop *loop, struct rl_loop_stats *out)
     return 0;
 }
 
+void rl_loop_stats_count(rl_loop *loop, int call, ssize_t res)
+{
+    if (!loop)
+        return; /* an embedder's loop already freed: nothing to count */
+    if (call == RL_STATS_SEND) {
+        loop->stats.send_calls++;
+        loop->stats.bytes_sent += res > 0 ? (uint64_t)res : 0;
+    } else {
+        loop->stats.recv_calls++;
+        loop->stats.bytes_received += res > 0 ? (uint64_t)res : 0;
+    }
+}
+
 void rl_loop_stats_reset(rl_loop *loop)
 {
     uint64_t inflight[RL_OP__COUNT];

@@ -411,8 +411,10 @@ int rlpy_handle_invoke(HandleObject *h)
         ret = report_exception(h, callback, args, exc);
     if (debug) {
         double dt = rlpy_monotonic() - t0;
-        if (ret == 0 && dt >= loop->slow_callback_duration)
+        if (ret == 0 && dt >= loop->slow_callback_duration) {
+            rlpy_loop_note_slow(loop, (PyObject *)h, dt);
             ret = log_slow(h, dt);
+        }
         Py_CLEAR(loop->current_handle);
     }
     Py_DECREF(callback);

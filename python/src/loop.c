@@ -596,6 +596,157 @@ static PyObject *loop_check_thread(LoopObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* ---- stats() ------------------------------------------------------------ */
+
+/*
+ * The slowest callback seen in debug mode is kept in the instance dict
+ * (ringloop.Loop has one) as (count, seconds, description): only slow
+ * callbacks in debug mode ever write it, so the loop object carries nothing
+ * for it.
+ */
+static PyObject *slow_attr(void)
+{
+    static PyObject *name;
+
+    if (!name)
+        name = PyUnicode_InternFromString("_rl_stats_slow");
+    return name;
+}
+
+void rlpy_loop_note_slow(LoopObject *loop, PyObject *handle, double dt)
+{
+    PyObject *name = slow_attr(), *old, *desc = NULL, *rec;
+    long count = 0;
+    double worst = -1;
+
+    if (!name) {
+        PyErr_Clear();
+        return;
+    }
+    old = PyObject_GetAttr((PyObject *)loop, name);
+    if (old && PyTuple_Check(old) && PyTuple_GET_SIZE(old) == 3) {
+        count = PyLong_AsLong(PyTuple_GET_ITEM(old, 0));
+        worst = PyFloat_AsDouble(PyTuple_GET_ITEM(old, 1));
+        desc = Py_NewRef(PyTuple_GET_ITEM(old, 2));
+    }
+    PyErr_Clear();
+    Py_XDECREF(old);
+    if (dt > worst) {
+        Py_XSETREF(desc, PyObject_Repr(handle));
+        worst = dt;
+    }
+    rec = desc ? Py_BuildValue("(ldO)", count + 1, worst, desc) : NULL;
+    if (!rec || PyObject_SetAttr((PyObject *)loop, name, rec) < 0)
+        PyErr_Clear(); /* no instance dict (bare _ext.Loop): not kept */
+    Py_XDECREF(rec);
+    Py_XDECREF(desc);
+}
+
+static int put(PyObject *d, const char *key, PyObject *v)
+{
+    int r;
+
+    if (!v)
+        return -1;
+    r = PyDict_SetItemString(d, key, v);
+    Py_DECREF(v);
+    return r;
+}
+
+#define PUT_U64(d, k, v) put(d, k, PyLong_FromUnsignedLongLong(v))
+
+static PyObject *loop_stats(LoopObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"reset", NULL};
+    struct rl_loop_stats st;
+    PyObject *d = NULL, *sys = NULL, *inflight = NULL, *slow;
+    bool uring;
+    int reset = 0, fail = 0;
+    double busy, wait;
+    unsigned i;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$p:stats", kwlist, &reset))
+        return NULL;
+    if (rlpy_loop_check_closed(self) < 0)
+        return NULL;
+    rl_loop_stats(self->rl, &st);
+    uring = rl_loop_backend(self->rl) == RL_BACKEND_URING;
+    busy = (double)st.busy_ns / 1e9;
+    wait = (double)st.wait_ns / 1e9;
+    if (!(d = PyDict_New()) || !(sys = PyDict_New()) ||
+        !(inflight = PyDict_New()))
+        goto err;
+    fail |= put(d, "backend", Py_NewRef(self->backend));
+    fail |= PUT_U64(d, "iterations", st.iterations);
+    fail |= put(d, "busy_seconds", PyFloat_FromDouble(busy));
+    fail |= put(d, "wait_seconds", PyFloat_FromDouble(wait));
+    fail |= put(d, "utilization",
+                PyFloat_FromDouble(busy + wait > 0 ? busy / (busy + wait) : 0));
+    fail |= PUT_U64(d, "callbacks", st.callbacks);
+    fail |= PUT_U64(d, "completions", st.completions);
+    fail |= PUT_U64(d, "ops_submitted", st.ops_submitted);
+    fail |= PUT_U64(d, "threadsafe_calls", st.threadsafe_calls);
+    fail |= PUT_U64(d, "timers_started", st.timers_started);
+    fail |= PUT_U64(d, "timers_fired", st.timers_fired);
+    fail |= PUT_U64(d, "timers_armed", st.timers_armed);
+    fail |= PUT_U64(d, "bytes_received", st.bytes_received);
+    fail |= PUT_U64(d, "bytes_sent", st.bytes_sent);
+    fail |= PUT_U64(d, "pending", st.pending);
+    for (i = 0; i < RL_OP__COUNT; i++)
+        fail |= PUT_U64(inflight, rl_opcode_name(i), st.inflight[i]);
+    fail |= put(d, "inflight", Py_NewRef(inflight));
+    if (uring) {
+        fail |= PUT_U64(sys, "io_uring_enter", st.io_uring_enter);
+    } else {
+        fail |= PUT_U64(sys, "epoll_wait", st.epoll_wait);
+        fail |= PUT_U64(sys, "epoll_ctl", st.epoll_ctl);
+    }
+    fail |= PUT_U64(sys, "recv", st.recv_calls);
+    fail |= PUT_U64(sys, "send", st.send_calls);
+    fail |= PUT_U64(sys, "other", st.other_calls);
+    fail |= put(d, "syscalls", Py_NewRef(sys));
+    fail |= PUT_U64(d, "syscalls_total",
+                    st.io_uring_enter + st.epoll_wait + st.epoll_ctl +
+                        st.recv_calls + st.send_calls + st.other_calls);
+    if (uring) {
+        fail |= PUT_U64(d, "sqes_submitted", st.sqes_submitted);
+        fail |= PUT_U64(d, "cqes_reaped", st.cqes_reaped);
+        fail |= PUT_U64(d, "cq_overflows", st.cq_overflows);
+        fail |= PUT_U64(d, "cq_dropped", st.cq_dropped);
+        fail |= PUT_U64(d, "recv_enobufs", st.recv_enobufs);
+        fail |= PUT_U64(d, "multishot_rearms", st.multishot_rearms);
+    }
+    slow = PyObject_GetAttr((PyObject *)self, slow_attr());
+    if (!slow || !PyTuple_Check(slow) || PyTuple_GET_SIZE(slow) != 3) {
+        PyErr_Clear();
+        Py_XDECREF(slow);
+        slow = Py_BuildValue("(idO)", 0, 0.0, Py_None);
+    }
+    if (!slow)
+        goto err;
+    fail |= put(d, "slow_callbacks", Py_NewRef(PyTuple_GET_ITEM(slow, 0)));
+    fail |= put(d, "slowest_callback_seconds",
+                Py_NewRef(PyTuple_GET_ITEM(slow, 1)));
+    fail |= put(d, "slowest_callback", Py_NewRef(PyTuple_GET_ITEM(slow, 2)));
+    Py_DECREF(slow);
+    if (fail)
+        goto err;
+    if (reset) {
+        rl_loop_stats_reset(self->rl);
+        if (PyObject_DelAttr((PyObject *)self, slow_attr()) < 0)
+            PyErr_Clear();
+    }
+    Py_DECREF(sys);
+    Py_DECREF(inflight);
+    return d;
+
+err:
+    Py_XDECREF(d);
+    Py_XDECREF(sys);
+    Py_XDECREF(inflight);
+    return NULL;
+}
+
 static PyObject *loop_add_reader(LoopObject *self, PyObject *const *args,
                                  Py_ssize_t nargs)
 {
@@ -739,6 +890,11 @@ static PyMethodDef loop_methods[] = {
     {"_run_forever_impl", (PyCFunction)loop_run_forever_impl, METH_NOARGS,
      NULL},
     {"_close_impl", (PyCFunction)loop_close_impl, METH_NOARGS, NULL},
+    {"stats", (PyCFunction)(void (*)(void))loop_stats,
+     METH_VARARGS | METH_KEYWORDS,
+     "stats(*, reset=False)\n--\n\n"
+     "What the loop has been doing: a dict of counters (see the README's\n"
+     "'Loop statistics'). reset=True zeroes the counters after reading."},
     {"_check_closed", (PyCFunction)loop_check_closed, METH_NOARGS, NULL},
     {"_check_thread", (PyCFunction)loop_check_thread, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},

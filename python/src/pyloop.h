@@ -224,6 +224,9 @@ int rlpy_loop_check_closed(LoopObject *loop);
 /* Keep exc (stolen) to re-raise from run_forever and stop the ready phase:
  * what KeyboardInterrupt or SystemExit in a callback does. */
 void rlpy_loop_stash_exc(LoopObject *loop, PyObject *exc);
+/* Debug mode: handle's callback took dt >= slow_callback_duration; count
+ * it for stats(). Never fails (no exception set on return). */
+void rlpy_loop_note_slow(LoopObject *loop, PyObject *handle, double dt);
 
 /* ---- handle.c ---------------------------------------------------------- */
 extern PyType_Spec rlpy_handle_spec;

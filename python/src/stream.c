@@ -879,6 +879,7 @@ static void uncork(StreamObject *s)
         return;
     wq_iov(s);
     sent = sendmsg(s->fd, &s->msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    rl_loop_stats_count(s->loop->rl, RL_STATS_SEND, sent); /* stats */
     if (sent < 0) {
         if (errno != EAGAIN && errno != EINTR) {
             wq_clear(s);
@@ -984,6 +985,7 @@ static int write_one(StreamObject *s, PyObject *data)
             n = write(s->fd, v.buf, (size_t)v.len);
         else
             n = send(s->fd, v.buf, (size_t)v.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        rl_loop_stats_count(s->loop->rl, RL_STATS_SEND, n); /* stats */
         if (n < 0 && errno != EAGAIN && errno != EINTR) {
             PyBuffer_Release(&v);
             fatal_error(s, oserror(errno),
