@@ -487,6 +487,28 @@ static PyObject *loop_create_future(LoopObject *self, PyObject *unused)
 /* ---- running ----------------------------------------------------------- */
 
 /*
+ * RINGLOOP_STATS_SOCKET=path: ringloop.stats serves the loop's stats() on
+ * a Unix socket (set up once per loop; see ringloop/stats.py). Looked up
+ * once per run_forever(), never per iteration. A failure is reported, and
+ * the loop runs anyway.
+ */
+static void maybe_serve_stats(LoopObject *self)
+{
+    const char *path = getenv("RINGLOOP_STATS_SOCKET");
+    PyObject *mod, *r = NULL;
+
+    if (!path || !*path)
+        return;
+    mod = PyImport_ImportModule("ringloop.stats");
+    if (mod)
+        r = PyObject_CallMethod(mod, "_serve", "Os", (PyObject *)self, path);
+    if (!r)
+        PyErr_WriteUnraisable((PyObject *)self);
+    Py_XDECREF(r);
+    Py_XDECREF(mod);
+}
+
+/*
  * The loop of run_forever(): one asyncio iteration per rl_loop_run() until
  * stop(). The Python side (ringloop/_loop.py) does the set-up around it:
  * the running-loop slot, asyncgen hooks, origin tracking.
@@ -504,6 +526,7 @@ static PyObject *loop_run_forever_impl(LoopObject *self, PyObject *unused)
                         "This event loop is already running");
         return NULL;
     }
+    maybe_serve_stats(self);
     Py_INCREF(self);
     self->running = true;
     self->thread_id = PyThread_get_thread_ident();

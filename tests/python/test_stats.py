@@ -5,7 +5,9 @@ below: the API is absent there)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import sys
 import threading
 import time
 from typing import Any
@@ -229,3 +231,212 @@ def test_reset(rl: Any) -> None:
     assert after["timers_started"] == 0
     assert after["wait_seconds"] == 0.0
     assert after["syscalls_total"] == 0
+
+
+# ---- the stats socket and `python -m ringloop.stats` -----------------------
+
+APP = '''
+async def app(scope, receive, send):
+    assert scope["type"] == "http"
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"hello"})
+'''
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for(pred: Any, what: str, proc: Any = None,
+              timeout: float = 20.0) -> None:
+    end = time.monotonic() + timeout
+    while not pred():
+        if proc is not None and proc.poll() is not None:
+            out = proc.stdout.read() if proc.stdout else ""
+            pytest.fail(f"server exited ({proc.returncode}) before {what}:"
+                        f"\n{out}")
+        if time.monotonic() > end:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def sockdir() -> Any:
+    # a directory others may enter, so that only the socket's own mode
+    # keeps them out (pytest's tmp_path is 0700)
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix="rlstats-")
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_socket_mode_and_fetch(backend: str, sockdir: str) -> None:
+    from ringloop import stats as rs
+
+    path = os.path.join(sockdir, "s-{pid}.sock")
+    real = path.replace("{pid}", str(os.getpid()))
+    loop = ringloop.new_event_loop(backend)
+    old = os.environ.get(rs.ENV)
+    os.environ[rs.ENV] = path
+    try:
+        async def main() -> dict[str, Any]:
+            return await loop.run_in_executor(None, rs.fetch, real)
+
+        sample = loop.run_until_complete(main())
+    finally:
+        if old is None:
+            del os.environ[rs.ENV]
+        else:
+            os.environ[rs.ENV] = old
+    assert (os.stat(real).st_mode & 0o777) == 0o600
+    assert sample["pid"] == os.getpid()
+    assert sample["stats"]["backend"] == backend
+    # a second loop of the process does not take the path while the first
+    # is open; once it is closed, it does
+    other = ringloop.new_event_loop(backend)
+    assert rs.serve(other, path) is False
+    loop.close()
+    assert rs.serve(other, path) is True
+    other.close()
+    rs._cleanup()
+    assert not os.path.exists(real)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
+def test_other_users_cannot_connect(sockdir: str) -> None:
+    import warnings
+
+    from ringloop import stats as rs
+
+    path = os.path.join(sockdir, "s.sock")
+    loop = ringloop.new_event_loop()
+    try:
+        assert rs.serve(loop, path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # threads
+            pid = os.fork()
+        if pid == 0:  # child: become nobody and try
+            code = 1
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                s = socket.socket(socket.AF_UNIX)
+                try:
+                    s.connect(path)
+                    code = 0
+                except PermissionError:
+                    code = 3
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 3
+    finally:
+        loop.close()
+        rs._cleanup()
+
+
+def test_table_display() -> None:
+    import io
+
+    from ringloop import stats as rs
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    loop = ringloop.new_event_loop()
+    try:
+        loop.run_until_complete(asyncio.sleep(0.01))
+        s1 = {"pid": 1, "time": 0.0, "stats": loop.stats()}
+        loop.run_until_complete(asyncio.sleep(0.01))
+        s2 = {"pid": 1, "time": 1.0, "stats": loop.stats()}
+    finally:
+        loop.close()
+    lines = rs.table("p", s2, s1, 1.0)
+    assert lines[0].startswith("ringloop stats  p  pid 1")
+    assert any(ln.startswith("iterations") for ln in lines)
+    assert "utilization" in lines[1]
+    assert "util=" in rs.line(s2, s1, 1.0)
+    with pytest.raises(SystemExit):
+        rs.main([], out=Tty())  # no path, none in the environment
+
+
+def test_live_display_against_uvicorn(backend: str, sockdir: str,
+                                      tmp_path: Any) -> None:
+    """uvicorn --loop ringloop:new_event_loop with RINGLOOP_STATS_SOCKET:
+    `python -m ringloop.stats` shows its requests."""
+    import http.client
+    import subprocess
+
+    pytest.importorskip("uvicorn")
+    (tmp_path / "app.py").write_text(APP)
+    path = os.path.join(sockdir, "uv.sock")
+    port = _free_port()
+    env = dict(os.environ, RINGLOOP_STATS_SOCKET=path,
+               RINGLOOP_BACKEND=backend)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app:app", "--loop",
+         "ringloop:new_event_loop", "--host", "127.0.0.1", "--port",
+         str(port), "--lifespan", "off", "--app-dir", str(tmp_path),
+         "--no-access-log"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_for(lambda: os.path.exists(path), "the stats socket", proc)
+
+        def up() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", port), 1).close()
+                return True
+            except OSError:
+                return False
+
+        _wait_for(up, "uvicorn to listen", proc)
+        from ringloop import stats as rs
+        before = rs.fetch(path)["stats"]
+        n = 30
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        for _ in range(n):
+            conn.request("GET", "/")
+            assert conn.getresponse().read() == b"hello"
+        conn.close()
+        after = rs.fetch(path)["stats"]
+        assert after["backend"] == backend
+        assert after["bytes_sent"] - before["bytes_sent"] >= n * 5
+        assert after["bytes_received"] - before["bytes_received"] >= n * 16
+        assert after["completions"] > before["completions"]
+        assert after["syscalls_total"] > before["syscalls_total"]
+        # the command, stdout a pipe: plain lines
+        r = subprocess.run(
+            [sys.executable, "-m", "ringloop.stats", path, "--count", "2",
+             "--interval", "0.2"],
+            capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        assert len(lines) == 2
+        assert all(f"backend={backend}" in ln for ln in lines)
+        assert "iter/s=" in lines[1]
+        # and the live table, drawn for a terminal
+        import io
+        from ringloop import stats as rs2
+
+        class Tty(io.StringIO):
+            def isatty(self) -> bool:
+                return True
+
+        out = Tty()
+        assert rs2.main([path, "-n", "2", "-i", "0.1"], out=out) == 0
+        text = out.getvalue()
+        assert "\x1b[" in text and "utilization" in text
+        assert "bytes sent" in text
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
