@@ -143,8 +143,12 @@ def _progress(i: int, total: int, rec: dict[str, Any]) -> None:
         _say(head + "  ".join(f" {k} {report._rate(v.get('ops_per_s'))}/s"
                               for k, v in rec["results"].items()))
     else:
+        extra = ""
+        if rec.get("syscalls_per_req") is not None:
+            extra = (f"  {rec['syscalls_per_req']:.2f} sys/req "
+                     f"{rec['completions_per_req']:.2f} cpl/req")
         _say(f"{head} {rec['rps']:>9.0f} req/s "
-             f"{report._num(rec.get('us_per_req'), '.2f'):>7} µs/req")
+             f"{report._num(rec.get('us_per_req'), '.2f'):>7} µs/req{extra}")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

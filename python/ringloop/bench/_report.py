@@ -29,6 +29,10 @@ METRICS = {
     "server_util": ("srv cpu", False),
     "load_util": ("load cpu", False),
     "ops_per_s": ("ops/s", True),
+    # ringloop only, from the server's loop.stats()
+    "syscalls_per_req": ("sys/req", False),
+    "completions_per_req": ("cpl/req", False),
+    "cqes_per_req": ("cqe/req", False),
 }
 
 
@@ -212,7 +216,8 @@ def scenario_table(title: str, rows: dict[str, dict[str, Any]],
     lines = [title,
              f"  {'loop':<15} {'req/s':>9} {'x uvloop':>9} "
              f"{'srv µs/req':>10} {'x uvloop':>9} {'p50 µs':>8} "
-             f"{'p99 µs':>8} {'srv cpu':>7} {'load cpu':>8}",
+             f"{'p99 µs':>8} {'srv cpu':>7} {'load cpu':>8} "
+             f"{'sys/req':>7} {'cpl/req':>7}",
              f"  {'':<15} {'':>9} {'(>1 good)':>9} {'':>10} "
              f"{'(<1 good)':>9}"]
     for loop in loops:
@@ -231,7 +236,11 @@ def scenario_table(title: str, rows: dict[str, dict[str, Any]],
             f"{_num(r.get('p50_us')):>8} {_num(r.get('p99_us')):>8} "
             f"{_pct(r.get('server_util')):>7}" +
             ("*" if starved(scenario, r) else " ") +
-            f"{_pct(r.get('load_util')):>8}")
+            f"{_pct(r.get('load_util')):>8} "
+            f"{_num(r.get('syscalls_per_req'), '.2f'):>7} "
+            f"{_num(r.get('completions_per_req'), '.2f'):>7}")
+    lines.append("  sys/req, cpl/req: the ringloop server's syscalls and "
+                 "completions per request (loop.stats(), whole run)")
     return lines
 
 

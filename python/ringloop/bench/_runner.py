@@ -198,6 +198,21 @@ def proc_cpu_us(pid: int) -> float:
         "SC_CLK_TCK")
 
 
+def per_request(summary: dict[str, Any]) -> dict[str, float]:
+    """Syscalls and completions per request, from the loop.stats() a
+    ringloop server reports over its whole run (warm-up included) and the
+    requests it counted over the same run; {} for other loops."""
+    st = summary.get("loop_stats")
+    req = summary.get("requests")
+    if not st or not req:
+        return {}
+    out = {"syscalls_per_req": st["syscalls_total"] / req,
+           "completions_per_req": st["completions"] / req}
+    if "cqes_reaped" in st:
+        out["cqes_per_req"] = st["cqes_reaped"] / req
+    return out
+
+
 def _record(scenario: str, loop: str, **kw: Any) -> dict[str, Any]:
     return {"scenario": scenario, "loop": loop, "ok": False, "error": None,
             **kw}
@@ -258,7 +273,7 @@ def run_echo(s: Settings, scenario: str, loop: str, style: str, conns: int,
                    server_util=res.get("server_cpu_util"),
                    load_util=res.get("client_cpu_util"),
                    p50_us=res["latency_us"]["p50"],
-                   p99_us=res["latency_us"]["p99"])
+                   p99_us=res["latency_us"]["p99"], **per_request(summary))
         return rec
     finally:
         server.kill()
@@ -365,7 +380,8 @@ def run_http(s: Settings, scenario: str, loop: str, conns: int,
                    p50_us=float(res["latency_us"]["p50"]),
                    # wrk (4.2) reports a p99 of 0 for some pipelined
                    # runs: no number rather than a wrong one
-                   p99_us=float(res["latency_us"]["p99"]) or None)
+                   p99_us=float(res["latency_us"]["p99"]) or None,
+                   **per_request(summary))
         return rec
     finally:
         server.kill()

@@ -12,8 +12,9 @@ It listens on 127.0.0.1 (port 0 unless --port), prints one JSON line
 {"port": ..., "loop": {...}} on stdout when it accepts connections, serves
 until SIGTERM or SIGINT, then prints one JSON line with what it counted
 ({"connections": N, "requests": N, "errors": N}; requests are the reads
-echoed, or the HTTP requests answered) and exits with 0, or 1 when
-something went wrong. Every error is also written to stderr.
+echoed, or the HTTP requests answered; on ringloop also "loop_stats", the
+loop's stats() over the whole run) and exits with 0, or 1 when something
+went wrong. Every error is also written to stderr.
 
 A peer that resets or leaves mid-message is a normal end of a connection
 (the load generator exits with echoes in flight). Any other exception, and
@@ -265,17 +266,23 @@ def main(argv: list[str] | None = None) -> int:
 
     loop.set_exception_handler(on_error)
     asyncio.set_event_loop(loop)
+    stats = None
     try:
         loop.run_until_complete(
             serve(args.style, args.port, describe(loop), counters))
     except Exception as exc:
         counters.error("server failed", exc)
     finally:
+        # ringloop's counters, for syscalls and completions per request
+        stats = loop.stats() if hasattr(loop, "stats") else None
         asyncio.set_event_loop(None)
         loop.close()
-    print(json.dumps({"connections": counters.connections,
-                      "requests": counters.requests,
-                      "errors": counters.errors}), flush=True)
+    summary: dict[str, Any] = {"connections": counters.connections,
+                               "requests": counters.requests,
+                               "errors": counters.errors}
+    if stats is not None:
+        summary["loop_stats"] = stats
+    print(json.dumps(summary), flush=True)
     return 1 if counters.errors else 0
 
 
