@@ -481,9 +481,11 @@ struct rl_loop_stats {
     /* The core (both backends) */
     uint64_t iterations;       /* rl_loop_run() iterations */
     uint64_t wait_ns;          /* blocked waiting for events (the sleeping
-                                  syscall, with the block hooks) */
+                                  syscall, with the block hooks); measured
+                                  from the first rl_loop_stats() or reset
+                                  on (no clock is read for it before) */
     uint64_t busy_ns;          /* the rest of the iterations: completions,
-                                  ready callbacks, submission */
+                                  ready callbacks, submission (idem) */
     uint64_t callbacks;        /* ready callbacks run (call_soon, timers,
                                   thread-safe calls) */
     uint64_t completions;      /* op completions delivered (callbacks) */

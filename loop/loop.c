@@ -213,6 +213,8 @@ int rl_loop_stats(const rl_loop *loop, struct rl_loop_stats *out)
     rl_loop *l = (rl_loop *)loop; /* backends read, never change, state */
 
     *out = loop->stats;
+    l->timing = true; /* somebody reads: measure time from now on */
+    out->timers_started = loop->timer_seq - loop->timer_seq0;
     out->timers_armed = loop->timers.n;
     out->pending = loop->pending;
     if (loop->ops->stats)
@@ -241,6 +243,8 @@ void rl_loop_stats_reset(rl_loop *loop)
     memcpy(inflight, loop->stats.inflight, sizeof(inflight));
     memset(&loop->stats, 0, sizeof(loop->stats));
     memcpy(loop->stats.inflight, inflight, sizeof(inflight));
+    loop->timer_seq0 = loop->timer_seq;
+    loop->timing = true;
     if (loop->ops->stats)
         loop->ops->stats(loop, NULL);
 }
@@ -378,9 +382,11 @@ static int loop_iterate(rl_loop *loop, bool nowait)
     drain_threadsafe(loop);
     rl__timers_expire(loop);
     run_ready(loop);
-    /* One clock read per iteration: busy is what was not spent asleep. */
+    /* Once timing: one clock read per iteration, busy is what was not
+     * spent asleep. */
     loop->stats.iterations++;
-    loop->stats.busy_ns += rl__clock_ns() - start - loop->iter_wait_ns;
+    if (loop->timing)
+        loop->stats.busy_ns += rl__clock_ns() - start - loop->iter_wait_ns;
     return ret < 0 ? ret : 0;
 }
 

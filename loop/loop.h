@@ -49,12 +49,17 @@ struct rl_loop {
     void *block_arg;
     void *data; /* the embedder's */
 
-    /* Counted on the loop thread only; see rl_loop_stats(). block_t0 is
-     * when the current sleeping wait began, iter_wait_ns how long this
-     * iteration slept. */
+    /* Counted on the loop thread only; see rl_loop_stats(). The clock is
+     * read for wait_ns and busy_ns only once timing is set (by the first
+     * rl_loop_stats() or reset): until somebody asks, the loop reads no
+     * clock for them. block_t0: when the current sleep began (0: not
+     * timed); iter_wait_ns: how long this iteration slept. timers_started
+     * is timer_seq - timer_seq0. */
     struct rl_loop_stats stats;
     uint64_t block_t0;
     uint64_t iter_wait_ns;
+    uint64_t timer_seq0;
+    bool timing;
 
     struct rl_loop_config cfg; /* with defaults filled in */
     unsigned disable;          /* features switched off (cfg | env) */
@@ -68,11 +73,12 @@ uint64_t rl__clock_ns(void);
  * Backends wrap the syscall that may sleep (timeout != 0) in these, and
  * dispatch no completion in between. The time in between (hooks included:
  * retaking an interpreter lock is not the loop's work) is the loop's wait
- * time; two clock reads per sleep, none when the wait does not sleep.
+ * time: two clock reads per sleep once timing is on, none before.
  */
 static inline void rl__block_begin(rl_loop *loop)
 {
-    loop->block_t0 = rl__clock_ns();
+    if (loop->timing)
+        loop->block_t0 = rl__clock_ns();
     if (loop->block_before)
         loop->block_before(loop, loop->block_arg);
 }
@@ -83,9 +89,12 @@ static inline void rl__block_end(rl_loop *loop)
 
     if (loop->block_after)
         loop->block_after(loop, loop->block_arg);
-    dt = rl__clock_ns() - loop->block_t0;
-    loop->stats.wait_ns += dt;
-    loop->iter_wait_ns += dt;
+    if (loop->block_t0) {
+        dt = rl__clock_ns() - loop->block_t0;
+        loop->block_t0 = 0;
+        loop->stats.wait_ns += dt;
+        loop->iter_wait_ns += dt;
+    }
 }
 
 /* loop/timer.c */

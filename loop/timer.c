@@ -165,7 +165,6 @@ int rl_timer_start_at(rl_loop *loop, rl_timer *t, uint64_t deadline)
     h->v[h->n].t = t;
     t->index = h->n++;
     sift_up(h, t->index);
-    loop->stats.timers_started++;
     return 0;
 }
 

@@ -140,6 +140,7 @@ def serve(loop: Any, path: str) -> bool:
         except OSError:
             pass
     sock = _listen(path)
+    loop.stats()  # the loop times itself from its first stats() on
     ref = weakref.ref(loop)
     try:
         loop.add_reader(sock.fileno(), _on_request, ref, sock)

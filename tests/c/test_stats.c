@@ -3,7 +3,8 @@
  * whichever backend RINGLOOP_BACKEND names. N sends and N receives, N
  * timers, thread-safe calls, ops cancelled (gauges back to 0), a CQ
  * overflow provoked with a tiny CQ (io_uring), wait time while sleeping on
- * a timer, and a reset that keeps the gauges.
+ * a timer (measured from the first read on), and a reset that keeps the
+ * gauges.
  */
 #include "helpers.h"
 
@@ -325,6 +326,26 @@ static void test_multishot_recv(void **state)
     rl_loop_free(loop);
 }
 
+/* No clock is read for the times until somebody asks: the first
+ * rl_loop_stats() starts them. */
+static void test_timing_starts_on_first_read(void **state)
+{
+    rl_loop *loop = rlt_loop_new(NULL);
+    struct rl_loop_stats s;
+
+    (void)state;
+    rlt_run_for(loop, 5);
+    s = stats_of(loop);
+    assert_true(s.iterations >= 1);
+    assert_int_equal(s.wait_ns, 0);
+    assert_int_equal(s.busy_ns, 0);
+    rlt_run_for(loop, 5);
+    s = stats_of(loop);
+    assert_true(s.wait_ns >= RLT_MS);
+    assert_true(s.busy_ns > 0);
+    rl_loop_free(loop);
+}
+
 /* A reset zeroes the counters, keeps the gauges. */
 static void test_reset(void **state)
 {
@@ -356,10 +377,15 @@ static void test_reset(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        RLT_TEST(test_fresh_loop),     RLT_TEST(test_sends_and_receives),
-        RLT_TEST(test_timers),         RLT_TEST(test_threadsafe_calls),
-        RLT_TEST(test_cancelled),      RLT_TEST(test_cq_overflow),
-        RLT_TEST(test_multishot_recv), RLT_TEST(test_reset),
+        RLT_TEST(test_fresh_loop),
+        RLT_TEST(test_sends_and_receives),
+        RLT_TEST(test_timers),
+        RLT_TEST(test_threadsafe_calls),
+        RLT_TEST(test_cancelled),
+        RLT_TEST(test_cq_overflow),
+        RLT_TEST(test_multishot_recv),
+        RLT_TEST(test_reset),
+        RLT_TEST(test_timing_starts_on_first_read),
     };
     int r = rlt_init();
 

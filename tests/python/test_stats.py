@@ -222,6 +222,18 @@ def test_slow_callbacks_debug_only(rl: Any) -> None:
     assert st["slowest_callback"] is None
 
 
+def test_timing_starts_on_first_read(rl: Any) -> None:
+    rl.run_until_complete(asyncio.sleep(0.01))
+    st = rl.stats()  # nobody asked before: no time measured
+    assert st["iterations"] >= 1
+    assert st["wait_seconds"] == st["busy_seconds"] == 0.0
+    assert st["utilization"] == 0.0
+    rl.run_until_complete(asyncio.sleep(0.01))
+    st = rl.stats()
+    assert st["wait_seconds"] > 0.001
+    assert st["busy_seconds"] > 0
+
+
 def test_reset(rl: Any) -> None:
     rl.run_until_complete(asyncio.sleep(0.01))
     before = rl.stats(reset=True)
