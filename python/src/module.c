@@ -141,6 +141,7 @@ static int rlpy_exec(PyObject *mod)
           add_type(mod, &rlpy_stream_spec, transport, &st->StreamType) < 0 ||
           add_type(mod, &rlpy_sockop_spec, NULL, &st->SockOpType) < 0 ||
           add_type(mod, &rlpy_acceptor_spec, NULL, &st->AcceptorType) < 0 ||
+          add_type(mod, &rlpy_server_spec, NULL, &st->ServerBaseType) < 0 ||
           !(dbases = PyTuple_Pack(2, transport, dtransport)) ||
           add_type(mod, &rlpy_dgram_spec, dbases, &st->DgramType) < 0;
     Py_XDECREF(dbases);
@@ -174,6 +175,7 @@ static int rlpy_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->StreamType);
     Py_VISIT(st->SockOpType);
     Py_VISIT(st->AcceptorType);
+    Py_VISIT(st->ServerBaseType);
     Py_VISIT(st->DgramType);
     Py_VISIT(st->Future);
     Py_VISIT(st->support);
@@ -190,6 +192,7 @@ static int rlpy_clear(PyObject *mod)
     Py_CLEAR(st->StreamType);
     Py_CLEAR(st->SockOpType);
     Py_CLEAR(st->AcceptorType);
+    Py_CLEAR(st->ServerBaseType);
     Py_CLEAR(st->DgramType);
     Py_CLEAR(st->Future);
     Py_CLEAR(st->support);

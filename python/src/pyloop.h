@@ -9,7 +9,9 @@
  *   stream.c   StreamTransport: TCP/Unix stream transports, and pipes
  *   datagram.c DatagramTransport: UDP/Unix datagram transports
  *   sock.c     sock_* methods (tried at once, else after a readiness poll)
- *   acceptor.c the server Acceptor (multishot accept)
+ *   acceptor.c the server Acceptor (multishot accept), which sets up
+ *              plain connections (socket, protocol, transport) in C
+ *   server.c   ServerBase: Server's transport count and client set
  * Transports and sock_* operations hold their own rl_op structs and find
  * the loop's rl_loop in LoopObject.rl. sock_* ops count themselves in the
  * fd table (struct rlpy_fdslot.nops) so that the backend forgets an fd once
@@ -85,6 +87,7 @@ typedef struct rlpy_state {
     PyTypeObject *StreamType;
     PyTypeObject *SockOpType;
     PyTypeObject *AcceptorType;
+    PyTypeObject *ServerBaseType;
     PyTypeObject *DgramType;
     PyObject *Future;  /* asyncio.Future */
     PyObject *support; /* ringloop._support, imported on first use */
@@ -307,5 +310,14 @@ int rlpy_sockaddr_from_py(int family, PyObject *addr,
 
 /* ---- acceptor.c -------------------------------------------------------- */
 extern PyType_Spec rlpy_acceptor_spec;
+
+/* ---- server.c ---------------------------------------------------------- */
+extern PyType_Spec rlpy_server_spec;
+/* server._attach(transport) / server._detach(transport), with no Python
+ * frame for a ServerBase (ringloop's Server): a transport calls the first
+ * when it is made for a server, the second after its connection_lost().
+ * transport may be Py_None (counted only). 0, or -1 with an exception. */
+int rlpy_server_attach(PyObject *server, PyObject *transport);
+int rlpy_server_detach(PyObject *server, PyObject *transport);
 
 #endif /* RINGLOOP_PYLOOP_H */
