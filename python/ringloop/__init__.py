@@ -14,9 +14,9 @@ when the kernel allows it and says why not in ``loop.backend_fallback_reason``.
 from __future__ import annotations
 
 import asyncio
-import sys
 from typing import Any, Coroutine, TypeVar
 
+from ._compat import run_with
 from ._ext import Handle, TimerHandle
 from ._loop import Loop
 
@@ -57,50 +57,4 @@ def run(main: Coroutine[Any, Any, _T], *, backend: str | None = None,
     def factory() -> Loop:
         return new_event_loop(backend)
 
-    if sys.version_info >= (3, 11):
-        with asyncio.Runner(loop_factory=factory, debug=debug) as runner:
-            return runner.run(main)
-    return _run_310(main, factory, debug)
-
-
-def _run_310(main: Any, factory: Any, debug: bool | None) -> Any:
-    # asyncio.run() of 3.10, with our loop.
-    if asyncio._get_running_loop() is not None:
-        raise RuntimeError(
-            "asyncio.run() cannot be called from a running event loop")
-    if not asyncio.iscoroutine(main):
-        raise ValueError(f"a coroutine was expected, got {main!r}")
-    loop = factory()
-    try:
-        asyncio.set_event_loop(loop)
-        if debug is not None:
-            loop.set_debug(debug)
-        return loop.run_until_complete(main)
-    finally:
-        try:
-            _cancel_all_tasks(loop)
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.run_until_complete(loop.shutdown_default_executor())
-        finally:
-            asyncio.set_event_loop(None)
-            loop.close()
-
-
-def _cancel_all_tasks(loop: Loop) -> None:
-    to_cancel = asyncio.all_tasks(loop)
-    if not to_cancel:
-        return
-    for task in to_cancel:
-        task.cancel()
-    loop.run_until_complete(asyncio.gather(*to_cancel,
-                                           return_exceptions=True))
-    for task in to_cancel:
-        if task.cancelled():
-            continue
-        if task.exception() is not None:
-            loop.call_exception_handler({
-                "message": "unhandled exception during asyncio.run() "
-                           "shutdown",
-                "exception": task.exception(),
-                "task": task,
-            })
+    return run_with(factory, main, debug)

@@ -25,8 +25,12 @@ import weakref
 from typing import Any, Callable
 
 from . import _ext
+from ._compat import _set_result_unless_cancelled
 from ._net import NetMixin
 from ._proc import ProcMixin
+from ._sendfile import SendfileMixin
+from ._servers import ServerMixin
+from ._transports import TransportMixin
 
 logger = logging.getLogger("asyncio")
 
@@ -54,7 +58,8 @@ def _sighandler_noop(signum: int, frame: Any) -> None:
     """Dummy signal handler: the signal number arrives via the wakeup fd."""
 
 
-class Loop(_ext.Loop, NetMixin, ProcMixin, asyncio.AbstractEventLoop):
+class Loop(_ext.Loop, NetMixin, ServerMixin, TransportMixin, SendfileMixin,
+           ProcMixin, asyncio.AbstractEventLoop):
     """An asyncio event loop on ringloop's core (io_uring or epoll).
 
     ``backend`` is ``"uring"``, ``"epoll"`` or None: the RINGLOOP_BACKEND
@@ -536,9 +541,3 @@ class Loop(_ext.Loop, NetMixin, ProcMixin, asyncio.AbstractEventLoop):
         callback, args, context = entry
         self.call_soon(callback, *args, context=context)
 
-
-def _set_result_unless_cancelled(fut: asyncio.Future[Any],
-                                 result: Any) -> None:
-    if fut.cancelled():
-        return
-    fut.set_result(result)

@@ -32,7 +32,8 @@ from asyncio import base_subprocess
 from typing import Any, Callable
 
 from . import _ext
-from ._net import _SocketTransport
+from ._compat import _set_result_unless_cancelled
+from ._transports import _SocketTransport
 
 logger = logging.getLogger("asyncio")
 
@@ -48,11 +49,6 @@ _PIDFD_REFUSED = (errno.ENOSYS, errno.EPERM, errno.EACCES)
 # context (as the waiting-thread fallback here, on every version).
 _EXIT_IN_EMPTY_CONTEXT = sys.version_info < (3, 12)
 
-
-def _set_result_unless_cancelled(fut: asyncio.Future[Any],
-                                 result: Any) -> None:
-    if not fut.cancelled():
-        fut.set_result(result)
 
 
 def _not_on(kind: str, name: str) -> Callable[..., Any]:

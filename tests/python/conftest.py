@@ -8,13 +8,13 @@ import faulthandler
 import functools
 import resource
 import ssl
-import sys
 from typing import Any, Callable
 
 import pytest
 import trustme
 
 import ringloop
+from ringloop import _compat
 
 LOOPS = ["asyncio", "epoll", "uring"]
 
@@ -69,27 +69,7 @@ def loop(loop_factory: Callable[[], asyncio.AbstractEventLoop]) -> Any:
 def run_with(factory: Callable[[], asyncio.AbstractEventLoop], main: Any,
              *, debug: bool | None = None) -> Any:
     """asyncio.run(main) on a loop from factory, on every Python version."""
-    if sys.version_info >= (3, 11):
-        with asyncio.Runner(loop_factory=factory, debug=debug) as runner:
-            return runner.run(main)
-    loop = factory()
-    try:
-        asyncio.set_event_loop(loop)
-        if debug is not None:
-            loop.set_debug(debug)
-        return loop.run_until_complete(main)
-    finally:
-        try:
-            tasks = asyncio.all_tasks(loop)
-            for t in tasks:
-                t.cancel()
-            loop.run_until_complete(
-                asyncio.gather(*tasks, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.run_until_complete(loop.shutdown_default_executor())
-        finally:
-            asyncio.set_event_loop(None)
-            loop.close()
+    return _compat.run_with(factory, main, debug)
 
 
 @pytest.fixture
