@@ -7,9 +7,10 @@
  * server runs here in C when the Acceptor is given the server, its
  * protocol factory and the transport type: the socket object, the
  * protocol factory, the transport, and the handles for connection_made
- * and _start_reading, with no Python frame of ours (accept_plain). Else,
- * and on an accept error, it calls callback(fd) or callback(-errno), which
- * decides when to start again.
+ * and _start_reading, with no Python frame of ours (accept_plain). Else
+ * (a loop with its own _make_socket_transport, debug mode), and on an
+ * accept error, it calls callback(fd) or callback(-errno), which decides
+ * when to start again.
  *
  * Contexts, as asyncio's: its accept reader copies the context of whoever
  * starts serving (Server._start_serving, in create_server's caller or in
@@ -229,7 +230,8 @@ static int acceptor_call(AcceptorObject *a, int res)
         return -1;
     }
     entered = rlpy_ctx_enter(ctx);
-    if (res >= 0 && a->plain) {
+    /* Debug mode: the Python path, whose call_soon() checks callbacks. */
+    if (res >= 0 && a->plain && !a->loop->debug) {
         ret = accept_plain(a, res);
     } else {
         r = PyObject_CallFunction(a->callback, "i", res);
@@ -368,7 +370,8 @@ err:
  * Acceptor(loop, sock, callback, server=None, protocol_factory=None,
  * transport_type=None, make_socket_transport=None): with the last four,
  * plain connections are set up in C (accept_plain) as long as the loop's
- * type has make_socket_transport as its _make_socket_transport.
+ * _make_socket_transport is make_socket_transport, and the loop is not in
+ * debug mode.
  */
 static PyObject *acceptor_new(PyTypeObject *tp, PyObject *args, PyObject *kw)
 {
@@ -415,8 +418,9 @@ err:
     return NULL;
 }
 
-/* accept_plain() unless the loop's type has its own _make_socket_transport
- * (then the callback calls it, as asyncio would): looked up per start. */
+/* accept_plain() unless the loop has its own _make_socket_transport (its
+ * type's, or one set on it): then the callback calls it, as asyncio would.
+ * Looked up at each start. */
 static int acceptor_check_plain(AcceptorObject *a)
 {
     PyObject *make;
@@ -424,10 +428,12 @@ static int acceptor_check_plain(AcceptorObject *a)
     a->plain = false;
     if (!a->make_default)
         return 0;
-    make = PyObject_GetAttr((PyObject *)Py_TYPE(a->loop), a->str_make);
+    make = PyObject_GetAttr((PyObject *)a->loop, a->str_make);
     if (!make)
         return -1;
-    a->plain = make == a->make_default;
+    a->plain = PyMethod_Check(make) &&
+               PyMethod_GET_FUNCTION(make) == a->make_default &&
+               PyMethod_GET_SELF(make) == (PyObject *)a->loop;
     Py_DECREF(make);
     return 0;
 }

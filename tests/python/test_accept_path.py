@@ -204,7 +204,7 @@ class _Echo(asyncio.Protocol):
         self.transport.close()
 
 
-def test_protocol_factory_raises(run: Any) -> None:
+def test_protocol_factory_raises(kind: str, run: Any) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
         seen: list[dict[str, Any]] = []
@@ -233,11 +233,12 @@ def test_protocol_factory_raises(run: Any) -> None:
         server.close()
         await server.wait_closed()
 
-    # asyncio reports these in debug mode only (ringloop always does).
-    run(main(), debug=True)
+    # asyncio reports these in debug mode only (ringloop always does; its
+    # debug mode sets connections up in Python).
+    run(main(), debug=kind == "asyncio")
 
 
-def test_protocol_without_connection_made(run: Any) -> None:
+def test_protocol_without_connection_made(kind: str, run: Any) -> None:
     """A transport that cannot be made: reported with the protocol."""
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -266,7 +267,7 @@ def test_protocol_without_connection_made(run: Any) -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
-        run(main(), debug=True)
+        run(main(), debug=kind == "asyncio")
         gc.collect()
 
 
@@ -423,3 +424,36 @@ def test_server_attach_detach(run: Any) -> None:
         await asyncio.wait_for(server.wait_closed(), 10)
 
     run(main())
+
+
+def test_make_socket_transport_set_on_the_loop(run: Any) -> None:
+    """One set on the loop object is called too (asyncio looks it up on
+    the loop per connection); so is the loop's own in debug mode."""
+    calls: list[Any] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        own = loop._make_socket_transport  # type: ignore[attr-defined]
+
+        def make(sock: Any, protocol: Any, *args: Any, **kw: Any) -> Any:
+            if kw.get("server") is not None:
+                calls.append(sock)
+            return own(sock, protocol, *args, **kw)
+
+        loop._make_socket_transport = make  # type: ignore[attr-defined]
+        try:
+            server = await loop.create_server(_Echo, "127.0.0.1", 0)
+            port = server.sockets[0].getsockname()[1]
+            assert await _echo_once(port) == b"ping"
+            server.close()
+            await server.wait_closed()
+        finally:
+            del loop._make_socket_transport  # type: ignore[attr-defined]
+        server = await loop.create_server(_Echo, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        assert await _echo_once(port) == b"ping"
+        server.close()
+        await server.wait_closed()
+
+    run(main(), debug=True)
+    assert len(calls) == 1
