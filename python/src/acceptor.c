@@ -88,7 +88,8 @@ static PyObject *accepted_socket(AcceptorObject *a, int fd)
     return conn;
 }
 
-/* loop.call_handler({message, exception[, protocol]}) for exc (stolen). */
+/* loop.call_exception_handler({message, exception[, protocol]}), as
+ * asyncio's _accept_connection2 reports; exc is stolen. */
 static int report_creation_error(AcceptorObject *a, PyObject *exc,
                                  PyObject *protocol)
 {
@@ -114,17 +115,17 @@ static bool exc_is_exit(PyObject *exc)
            PyErr_GivenExceptionMatches(exc, PyExc_KeyboardInterrupt);
 }
 
-/* A handle for callable(*args) in a copy of the current context, in the
- * ready queue: what loop.call_soon() does. Steals callable (NULL: -1). */
-static int call_soon(AcceptorObject *a, PyObject *callable, PyObject *args)
+/* A handle for obj.name(*args) in a copy of the current context, in the
+ * ready queue: what loop.call_soon(obj.name, *args) does. */
+static int call_soon(AcceptorObject *a, PyObject *obj, PyObject *name,
+                     PyObject *args)
 {
+    PyObject *callable = PyObject_GetAttr(obj, name);
     HandleObject *h;
     int ret;
 
-    if (!callable || !args) {
-        Py_XDECREF(callable);
+    if (!callable)
         return -1;
-    }
     h = rlpy_handle_new(a->loop, callable, args, NULL);
     Py_DECREF(callable);
     if (!h)
@@ -158,15 +159,14 @@ static int make_transport(AcceptorObject *a, PyObject *conn, PyObject *protocol,
     t = PyObject_Vectorcall(a->transport_type, args, 5, NULL);
     if (!t)
         return -1;
+    ret = -1;
     targs = PyTuple_Pack(1, t);
-    ret =
-        call_soon(a, PyObject_GetAttr(protocol, a->str_connection_made), targs);
-    Py_XDECREF(targs);
-    if (ret == 0) {
-        targs = PyTuple_New(0);
-        ret = call_soon(a, PyObject_GetAttr(t, a->str_start_reading), targs);
-        Py_XDECREF(targs);
+    if (targs && call_soon(a, protocol, a->str_connection_made, targs) == 0) {
+        Py_SETREF(targs, PyTuple_New(0));
+        if (targs)
+            ret = call_soon(a, t, a->str_start_reading, targs);
     }
+    Py_XDECREF(targs);
     Py_DECREF(t);
     return ret;
 }
