@@ -143,6 +143,8 @@ static int make_transport(AcceptorObject *a, PyObject *conn, PyObject *protocol,
     PyObject *args[5], *t, *targs;
     int buffered, ret;
 
+    /* asyncio's _set_nodelay(). Merge note: drop this (and a->nodelay)
+     * once the StreamTransport constructor sets TCP_NODELAY itself. */
     if (a->nodelay &&
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
