@@ -167,8 +167,9 @@ class _AcceptorSlot:
     A plain server's connections are set up by the Acceptor, in C, with no
     Python frame of ours: the socket object, the protocol, the transport,
     connection_made and _start_reading, as _accepted does below. _accepted
-    runs for TLS servers, for a loop whose type has its own
-    _make_socket_transport (checked at each start), and on accept errors.
+    runs for TLS servers, for a loop with its own _make_socket_transport
+    (its type's or its own attribute, checked at each start), in debug
+    mode, and on accept errors.
     """
 
     def __init__(self, server: Server, sock: socket.socket) -> None:
