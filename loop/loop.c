@@ -119,8 +119,6 @@ int rl_loop_flush(rl_loop *loop)
 {
     if (loop->fork_gen != atomic_load(&fork_generation))
         return 0; /* the next run re-creates the backend first */
-    if (loop->ops->version < 2 || !loop->ops->flush)
-        return 0;
     return loop->ops->flush(loop);
 }
 

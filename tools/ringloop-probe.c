@@ -129,36 +129,15 @@
 #include <liburing.h>
 
 #include "ringloop.h"
+#include "uring/compat.h"
 
 #ifndef RL_LIBURING_VERSION
 #define RL_LIBURING_VERSION "unknown"
 #endif
 
-/* Setup flags newer than liburing 2.3's headers. */
-#ifndef IORING_SETUP_NO_MMAP
-#define IORING_SETUP_NO_MMAP (1U << 14) /* Linux 6.5 */
-#endif
-#ifndef IORING_SETUP_REGISTERED_FD_ONLY
-#define IORING_SETUP_REGISTERED_FD_ONLY (1U << 15) /* Linux 6.5 */
-#endif
-#ifndef IORING_SETUP_NO_SQARRAY
-#define IORING_SETUP_NO_SQARRAY (1U << 16) /* Linux 6.6 */
-#endif
-#ifndef IORING_SETUP_HYBRID_IOPOLL
-#define IORING_SETUP_HYBRID_IOPOLL (1U << 17) /* Linux 6.13 */
-#endif
-#ifndef IORING_SETUP_CQE_MIXED
-#define IORING_SETUP_CQE_MIXED (1U << 18) /* Linux 6.18 */
-#endif
-#ifndef IORING_SETUP_SQE_MIXED
-#define IORING_SETUP_SQE_MIXED (1U << 19) /* Linux 6.19 */
-#endif
+/* IORING_SETUP_* bits the probe has names for (compat.h defines those
+ * newer than liburing 2.3). */
 #define PROBE_KNOWN_SETUP_BITS 20
-
-#ifndef IORING_REGISTER_USE_REGISTERED_RING
-#define IORING_REGISTER_USE_REGISTERED_RING (1U << 31)
-#endif
-#define PROBE_UNREGISTER_RING_FDS 21 /* IORING_UNREGISTER_RING_FDS */
 
 #define PROBE_ENTRIES 8
 #define UNKNOWN LONG_MIN /* a /proc value that could not be read */
@@ -585,18 +564,13 @@ struct setup_params {
     } cq_off;
 };
 
-struct rsrc_update {
-    uint32_t offset, resv;
-    uint64_t data;
-};
-
 /* A ring set up with REGISTERED_FD_ONLY has no fd, only a slot. */
 static void unregister_ring(int index)
 {
-    struct rsrc_update up = {.offset = (uint32_t)index};
+    struct io_uring_rsrc_update up = {.offset = (uint32_t)index};
 
     syscall(__NR_io_uring_register, index,
-            PROBE_UNREGISTER_RING_FDS | IORING_REGISTER_USE_REGISTERED_RING,
+            IORING_UNREGISTER_RING_FDS | IORING_REGISTER_USE_REGISTERED_RING,
             &up, 1);
 }
 
@@ -991,9 +965,8 @@ static void json_fast_paths(const struct report *r)
 static void print_json(const struct report *r)
 {
     fputs("{\n  \"probe_version\": 1,\n", stdout);
-    printf("  \"ringloop_version\": \"%d.%d.%d\",\n", RINGLOOP_VERSION_MAJOR,
-           RINGLOOP_VERSION_MINOR, RINGLOOP_VERSION_PATCH);
     fputs("  ", stdout);
+    json_key_str("ringloop_version", RINGLOOP_VERSION, ",\n  ");
     json_key_str("liburing_version", RL_LIBURING_VERSION, ",\n");
     printf("  \"usable\": %s,\n", usable(r) ? "true" : "false");
     fputs("  \"kernel\": {", stdout);
@@ -1063,8 +1036,8 @@ static void wrap_text(const char *text, int at, int col)
 
 static void table_header(const struct report *r)
 {
-    printf("ringloop-probe %d.%d.%d (liburing %s)\n\n", RINGLOOP_VERSION_MAJOR,
-           RINGLOOP_VERSION_MINOR, RINGLOOP_VERSION_PATCH, RL_LIBURING_VERSION);
+    printf("ringloop-probe %s (liburing %s)\n\n", RINGLOOP_VERSION,
+           RL_LIBURING_VERSION);
     printf("kernel          %s %s %s\n", r->uts.sysname, r->uts.release,
            r->uts.machine);
     if (r->setup_ok)

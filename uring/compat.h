@@ -1,7 +1,9 @@
 /*
- * What Debian's liburing 2.3 lacks, for the io_uring backend. Every constant
- * is guarded with #ifndef and every function with the liburing version, so
- * a newer liburing wins where it has the real thing.
+ * What Debian's liburing 2.3 lacks, for the io_uring backend and for
+ * ringloop-probe (tools/), which includes this header too. Every constant
+ * is guarded with #ifndef, so a newer liburing's #define wins; where it has
+ * an enumerator instead (invisible to #ifndef), the value here is the same.
+ * The functions carry rl_ names and work with liburing 2.3 and later.
  */
 #ifndef RL_URING_COMPAT_H
 #define RL_URING_COMPAT_H
@@ -12,59 +14,37 @@
 #include <string.h>
 #include <sys/mman.h>
 
-/* ---- Setup flags (Linux 6.5+) ------------------------------------------ */
+/* ---- Setup flags (the probe tries each) -------------------------------- */
 #ifndef IORING_SETUP_NO_MMAP
-#define IORING_SETUP_NO_MMAP (1U << 14)
+#define IORING_SETUP_NO_MMAP (1U << 14) /* Linux 6.5 */
 #endif
 #ifndef IORING_SETUP_REGISTERED_FD_ONLY
-#define IORING_SETUP_REGISTERED_FD_ONLY (1U << 15)
+#define IORING_SETUP_REGISTERED_FD_ONLY (1U << 15) /* Linux 6.5 */
 #endif
 #ifndef IORING_SETUP_NO_SQARRAY
-#define IORING_SETUP_NO_SQARRAY (1U << 16)
+#define IORING_SETUP_NO_SQARRAY (1U << 16) /* Linux 6.6 */
+#endif
+#ifndef IORING_SETUP_HYBRID_IOPOLL
+#define IORING_SETUP_HYBRID_IOPOLL (1U << 17) /* Linux 6.13 */
+#endif
+#ifndef IORING_SETUP_CQE_MIXED
+#define IORING_SETUP_CQE_MIXED (1U << 18) /* Linux 6.18 */
+#endif
+#ifndef IORING_SETUP_SQE_MIXED
+#define IORING_SETUP_SQE_MIXED (1U << 19) /* Linux 6.19 */
 #endif
 
-/* ---- Ring features (Linux 6.3+) ---------------------------------------- */
-#ifndef IORING_FEAT_REG_REG_RING
-#define IORING_FEAT_REG_REG_RING (1U << 13)
-#endif
-#ifndef IORING_FEAT_RECVSEND_BUNDLE
-#define IORING_FEAT_RECVSEND_BUNDLE (1U << 14)
-#endif
-#ifndef IORING_FEAT_MIN_TIMEOUT
-#define IORING_FEAT_MIN_TIMEOUT (1U << 15)
+/* io_uring_register(2) on a registered ring index, not an fd (Linux 6.3) */
+#ifndef IORING_REGISTER_USE_REGISTERED_RING
+#define IORING_REGISTER_USE_REGISTERED_RING (1U << 31)
 #endif
 
-/* ---- send/recv, accept and cancel flags -------------------------------- */
-#ifndef IORING_RECVSEND_BUNDLE
-#define IORING_RECVSEND_BUNDLE (1U << 4) /* Linux 6.10+ */
-#endif
-#ifndef IORING_SEND_ZC_REPORT_USAGE
-#define IORING_SEND_ZC_REPORT_USAGE (1U << 3)
-#endif
-#ifndef IORING_ACCEPT_DONTWAIT
-#define IORING_ACCEPT_DONTWAIT (1U << 1) /* Linux 6.10+ */
-#endif
-#ifndef IORING_ACCEPT_POLL_FIRST
-#define IORING_ACCEPT_POLL_FIRST (1U << 2) /* Linux 6.10+ */
-#endif
-#ifndef IORING_ASYNC_CANCEL_USERDATA
-#define IORING_ASYNC_CANCEL_USERDATA (1U << 4) /* Linux 6.6+ */
-#endif
-#ifndef IORING_ASYNC_CANCEL_OP
-#define IORING_ASYNC_CANCEL_OP (1U << 5) /* Linux 6.6+ */
-#endif
-
-/* ---- CQE flags ---------------------------------------------------------- */
+/* ---- Incrementally consumed provided buffers (Linux 6.12) -------------- */
 #ifndef IORING_CQE_F_BUF_MORE
-#define IORING_CQE_F_BUF_MORE (1U << 4) /* incremental buffer consumption */
-#endif
-
-/* ---- Provided-buffer ring registration flags ---------------------------- */
-#ifndef IOU_PBUF_RING_MMAP
-#define IOU_PBUF_RING_MMAP 1 /* Linux 6.4+ */
+#define IORING_CQE_F_BUF_MORE (1U << 4) /* the buffer is not used up yet */
 #endif
 #ifndef IOU_PBUF_RING_INC
-#define IOU_PBUF_RING_INC 2 /* Linux 6.12+ */
+#define IOU_PBUF_RING_INC 2 /* registration flag */
 #endif
 
 /*

@@ -19,7 +19,7 @@
 #define RL_URING_TAG_WAKE 1u    /* the eventfd read that wake() completes */
 #define RL_URING_TAG_CANCEL 2u  /* ASYNC_CANCEL and TIMEOUT_REMOVE requests */
 #define RL_URING_TAG_TIMEOUT 3u /* the wait timeout when EXT_ARG is off */
-#define RL_URING_TAG_LIMIT 8u
+#define RL_URING_TAG_LIMIT 8u   /* user_data below this is a tag */
 
 /* Completions copied out of the CQ per batch. */
 #define RL_URING_CQE_BATCH 64
@@ -49,7 +49,7 @@ struct rl_uring_cqe {
 struct rl_uring {
     struct io_uring ring;
     rl_loop *loop;
-    unsigned setup_flags; /* IORING_SETUP_* the ring was created with */
+    unsigned setup_flags; /* IORING_SETUP_* from setup_steps[] */
     unsigned features;    /* RL_FEAT_* in use */
     unsigned sq_entries;
     unsigned cq_entries;
@@ -111,10 +111,9 @@ unsigned rl__uring_flush_deferred(struct rl_uring *u);
 /* Fork: every op the backend holds gets a deferred -ECANCELED (the next
  * wait() delivers it); nothing is asked of the kernel. */
 void rl__uring_forget_all(struct rl_uring *u);
-/* Unmap the buffer ring and buffers; no unregister (the ring is gone or
- * belongs to the parent). */
-/* Forget the buffer ring; unmap it too unless in a forked child, where the
- * ranges are MADV_DONTFORK holes the child may have reused. */
+/* Forget the buffer ring without unregistering it (the ring is gone, or is
+ * the parent's); unmap it too unless in a forked child, where the ranges
+ * are MADV_DONTFORK holes the child may have reused. */
 void rl__uring_bufring_free(struct rl_uring *u, bool unmap);
 
 #endif /* RL_URING_H */

@@ -22,7 +22,7 @@ from ._loop import Loop
 
 __all__ = ["Loop", "Handle", "TimerHandle", "new_event_loop",
            "EventLoopPolicy", "install", "run"]
-__version__ = "0.1.0"
+from ._ext import CORE_VERSION as __version__  # CMakeLists.txt's
 
 _T = TypeVar("_T")
 

@@ -1,10 +1,10 @@
 """Pipes and subprocesses on ringloop.Loop.
 
-Pipe transports (connect_read_pipe / connect_write_pipe) are the C stream
-transport in pipe mode (ringloop._ext.StreamTransport, pipe="r" or "w"):
-reads and writes are loop operations like a socket's, with the same flow
-control. What is here checks the file, builds the transport and follows
-asyncio's _UnixReadPipeTransport / _UnixWritePipeTransport for the rest.
+Pipe transports (connect_read_pipe / connect_write_pipe) are the C pipe
+transport (ringloop._ext.PipeTransport, end "r" or "w"), a stream
+transport whose reads and writes are loop operations like a socket's, with
+the same flow control. What is here checks the file, builds the transport
+and keeps asyncio's class names, with the methods one end lacks.
 
 Subprocesses reuse asyncio.base_subprocess.BaseSubprocessTransport (which
 connects the child's pipes through connect_*_pipe). A child's exit is
@@ -18,7 +18,6 @@ ThreadedChildWatcher does.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import errno
 import logging
@@ -27,13 +26,11 @@ import stat
 import subprocess
 import sys
 import threading
-import warnings
 from asyncio import base_subprocess
 from typing import Any, Callable
 
 from . import _ext
 from ._compat import _set_result_unless_cancelled
-from ._transports import _SocketTransport
 
 logger = logging.getLogger("asyncio")
 
@@ -61,50 +58,13 @@ def _not_on(kind: str, name: str) -> Callable[..., Any]:
 
 # ---- pipe transports -------------------------------------------------------
 
-class _PipeTransport(_ext.StreamTransport):
-    """What both ends share: the pipe object, repr, finalizer, extra info."""
-
-    def __init__(self, loop: Any, sock: Any, protocol: Any,
-                 buffered: bool = False, server: Any = None,
-                 extra: dict[str, Any] | None = None,
-                 pipe: str | None = None) -> None:
-        # (The C type's arguments: sock is the pipe object, pipe its end.)
-        self._extra = dict(extra) if extra else {}
-        self._extra["pipe"] = sock
-        # asyncio's attribute; whoever sets it to None takes the pipe over
-        self._pipe = sock
-
-    def __repr__(self) -> str:
-        info = [self.__class__.__name__]
-        fd = self._sock_fd
-        if fd < 0 or self._pipe is None:
-            info.append("closed")
-        elif self.is_closing():
-            info.append("closing")
-        info.append(f"fd={fd}")
-        if fd >= 0 and self._pipe is not None:
-            info += ["open"] if self._loop.is_closed() else self._activity()
-        return "<{}>".format(" ".join(info))
-
-    def _activity(self) -> list[str]:
-        raise NotImplementedError
-
-    def __del__(self, _warn: Any = warnings.warn) -> None:
-        if self._pipe is not None and self._sock_fd >= 0:
-            _warn(f"unclosed transport {self!r}", ResourceWarning,
-                  source=self)
-            self._close_now()
-
-    # "pipe": the pipe object
-    get_extra_info = _SocketTransport.get_extra_info
-    set_protocol = _SocketTransport.set_protocol
+class _PipeTransport(_ext.PipeTransport):
+    """What both ends share (all C: the pipe object as _pipe and the "pipe"
+    extra info, repr, finalizer)."""
 
 
 class _ReadPipeTransport(_PipeTransport):
     """The read end of a pipe, FIFO, character device, PTY or socket."""
-
-    def _activity(self) -> list[str]:
-        return ["polling" if self.is_reading() else "idle"]
 
     write = _not_on("read", "write")
     writelines = _not_on("read", "writelines")
@@ -116,10 +76,6 @@ class _ReadPipeTransport(_PipeTransport):
 
 class _WritePipeTransport(_PipeTransport):
     """The write end of a pipe, FIFO, character device, PTY or socket."""
-
-    def _activity(self) -> list[str]:
-        size = self.get_write_buffer_size()
-        return ["polling" if size else "idle", f"bufsize={size}"]
 
     is_reading = _not_on("write", "is_reading")
     pause_reading = _not_on("write", "pause_reading")
@@ -175,9 +131,7 @@ class ProcMixin:
             raise ValueError("Pipe transport is only for pipes, sockets and "
                              "character devices")
         os.set_blocking(fd, False)
-        transport = cls(self, pipe, protocol,
-                        isinstance(protocol, asyncio.BufferedProtocol), None,
-                        extra, pipe=end)
+        transport = cls(self, pipe, protocol, end, extra)
         self.call_soon(protocol.connection_made, transport)  # type: ignore
         # The write end of a FIFO or socket watches for the reader going
         # away; a character device's (a PTY's) would see its input instead.

@@ -7,20 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import warnings
-from asyncio import trsock
 from typing import Any
 
 from . import _ext
 from ._compat import (_PY313, _set_result_unless_cancelled,
                       _shutdown_timeout_arg, _unset, _PY311)
-
-def _set_nodelay(sock: socket.socket) -> None:
-    if (sock.family in {socket.AF_INET, socket.AF_INET6} and
-            sock.type == socket.SOCK_STREAM and
-            sock.proto == socket.IPPROTO_TCP):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
 
 def _ssl_protocol(loop: Any, app_protocol: Any, sslcontext: Any,
                   waiter: Any, server_side: bool, server_hostname: Any,
@@ -39,93 +30,21 @@ def _ssl_protocol(loop: Any, app_protocol: Any, sslcontext: Any,
 
 
 class _SocketTransport(_ext.StreamTransport):
-    """A TCP or Unix stream transport (asyncio.Transport's API)."""
+    """A TCP or Unix stream transport (asyncio.Transport's API).
+
+    All of it is C: _SocketTransport(loop, sock, protocol, buffered=None,
+    server=None, extra=None) sets TCP_NODELAY, builds the extra info and
+    attaches to the server without running Python code.
+    """
 
     _start_tls_compatible = True
 
-    def __init__(self, loop: Any, sock: socket.socket, protocol: Any,
-                 buffered: bool = False, server: Any = None,
-                 extra: dict[str, Any] | None = None) -> None:
-        self._extra = dict(extra) if extra else {}
-        self._extra["socket"] = trsock.TransportSocket(sock)
-        try:
-            self._extra["sockname"] = sock.getsockname()
-        except OSError:
-            self._extra["sockname"] = None
-        if "peername" not in self._extra:
-            try:
-                self._extra["peername"] = sock.getpeername()
-            except OSError:
-                self._extra["peername"] = None
-        if server is not None:
-            server._attach(self)
-
-    def __repr__(self) -> str:
-        info = [self.__class__.__name__]
-        fd = self._sock_fd
-        if fd < 0:
-            info.append("closed")
-        elif self.is_closing():
-            info.append("closing")
-        info.append(f"fd={fd}")
-        if fd >= 0:
-            info.append("read=" + ("polling" if self.is_reading()
-                                   else "idle"))
-            info.append(f"write=<bufsize={self.get_write_buffer_size()}>")
-        return "<{}>".format(" ".join(info))
-
-    def __del__(self, _warn: Any = warnings.warn) -> None:
-        if self._sock_fd >= 0:
-            if not self.is_closing():
-                _warn(f"unclosed transport {self!r}", ResourceWarning,
-                      source=self)
-            self._close_now()
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        """Optional transport information (socket, sockname, peername)."""
-        return self._extra.get(name, default)
-
-    def set_protocol(self, protocol: Any) -> None:
-        self._set_protocol(protocol,
-                           isinstance(protocol, asyncio.BufferedProtocol))
-
 
 class _DatagramTransport(_ext.DatagramTransport):
-    """A UDP or Unix datagram transport (asyncio.DatagramTransport's API)."""
+    """A UDP or Unix datagram transport (asyncio.DatagramTransport's API).
 
-    def __init__(self, loop: Any, sock: socket.socket, protocol: Any,
-                 address: Any = None, connected: bool = False,
-                 extra: dict[str, Any] | None = None) -> None:
-        self._extra = dict(extra) if extra else {}
-        self._extra["socket"] = trsock.TransportSocket(sock)
-        try:
-            self._extra["sockname"] = sock.getsockname()
-        except OSError:
-            self._extra["sockname"] = None
-        if "peername" not in self._extra:
-            try:
-                self._extra["peername"] = sock.getpeername()
-            except OSError:
-                self._extra["peername"] = None
-        self._family = sock.family
-        self._type = sock.type
-        self._proto = sock.proto
-
-    def __repr__(self) -> str:
-        fd = self._sock_fd
-        state = "closed" if fd < 0 else (
-            "closing" if self.is_closing() else "open")
-        return f"<{self.__class__.__name__} {state} fd={fd}>"
-
-    def __del__(self, _warn: Any = warnings.warn) -> None:
-        if self._sock_fd >= 0:
-            if not self.is_closing():
-                _warn(f"unclosed transport {self!r}", ResourceWarning,
-                      source=self)
-            self._close_now()
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return self._extra.get(name, default)
+    C but for sendto()'s checks and its name resolution fallback.
+    """
 
     def sendto(self, data: Any, addr: Any = None) -> None:
         """Send data to addr (None: the remote address)."""
@@ -145,11 +64,12 @@ class _DatagramTransport(_ext.DatagramTransport):
         except ValueError:
             # A name, not a numeric address: resolve it as socket.sendto()
             # would (blocking, as in asyncio).
-            if self._family not in (socket.AF_INET, socket.AF_INET6):
+            sock = self.get_extra_info("socket")
+            if sock.family not in (socket.AF_INET, socket.AF_INET6):
                 raise
             try:
-                infos = socket.getaddrinfo(addr[0], addr[1], self._family,
-                                           self._type, self._proto)
+                infos = socket.getaddrinfo(addr[0], addr[1], sock.family,
+                                           sock.type, sock.proto)
             except OSError as exc:
                 self.get_protocol().error_received(exc)
                 return
@@ -165,10 +85,8 @@ class TransportMixin:
                                waiter: Any = None, *,
                                extra: dict[str, Any] | None = None,
                                server: Any = None) -> _SocketTransport:
-        _set_nodelay(sock)
-        transport = _SocketTransport(
-            self, sock, protocol,
-            isinstance(protocol, asyncio.BufferedProtocol), server, extra)
+        transport = _SocketTransport(self, sock, protocol, None, server,
+                                     extra)
         self.call_soon(protocol.connection_made, transport)  # type: ignore
         self.call_soon(transport._start_reading)  # type: ignore
         if waiter is not None:

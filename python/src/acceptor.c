@@ -22,15 +22,14 @@
  * had set, and nothing one connection sets leaks into the next.
  */
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "pyloop.h"
 
 typedef struct {
-    PyObject_HEAD LoopObject *loop;
+    PyObject_HEAD
+    LoopObject *loop;
     PyObject *callback; /* callback(fd) per connection, callback(-errno) */
     PyObject *context;  /* copied at creation; each callback gets a copy */
     /* accept_plain()'s, all NULL if it is not used: */
@@ -38,7 +37,6 @@ typedef struct {
     PyObject *factory;        /* the protocol factory */
     PyObject *transport_type; /* (loop, sock, protocol, buffered, server) */
     PyObject *make_default;   /* the loop's own _make_socket_transport */
-    PyObject *buffered_type;  /* asyncio.BufferedProtocol */
     PyObject *socket_type;    /* socket.socket */
     initproc csock_init;      /* its C base's (_socket.socket) tp_init */
     PyObject *str_make;       /* interned names */
@@ -53,8 +51,7 @@ typedef struct {
     int family, type, proto; /* the listening socket's */
     bool active;
     bool closed;
-    bool plain;   /* accept_plain() since start() */
-    bool nodelay; /* a TCP socket: TCP_NODELAY, as asyncio's _set_nodelay */
+    bool plain; /* accept_plain() since start() */
 } AcceptorObject;
 
 static void acceptor_done(rl_loop *rl, rl_op *op);
@@ -135,28 +132,17 @@ static int call_soon(AcceptorObject *a, PyObject *obj, PyObject *name,
     return ret;
 }
 
-/* The loop's _make_socket_transport(conn, protocol, server=server). */
-static int make_transport(AcceptorObject *a, PyObject *conn, PyObject *protocol,
-                          int fd)
+/* The loop's _make_socket_transport(conn, protocol, server=server); the
+ * transport's constructor sets TCP_NODELAY, as asyncio's _set_nodelay(). */
+static int make_transport(AcceptorObject *a, PyObject *conn, PyObject *protocol)
 {
-    static const int one = 1;
     PyObject *args[5], *t, *targs;
-    int buffered, ret;
+    int ret;
 
-    /* asyncio's _set_nodelay(). Merge note: drop this (and a->nodelay)
-     * once the StreamTransport constructor sets TCP_NODELAY itself. */
-    if (a->nodelay &&
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
-    }
-    buffered = PyObject_IsInstance(protocol, a->buffered_type);
-    if (buffered < 0)
-        return -1;
     args[0] = (PyObject *)a->loop;
     args[1] = conn;
     args[2] = protocol;
-    args[3] = buffered ? Py_True : Py_False;
+    args[3] = Py_None; /* isinstance(protocol, BufferedProtocol) */
     args[4] = a->server;
     t = PyObject_Vectorcall(a->transport_type, args, 5, NULL);
     if (!t)
@@ -188,7 +174,7 @@ static int accept_plain(AcceptorObject *a, int fd)
     if (!conn)
         return -1;
     protocol = PyObject_CallNoArgs(a->factory);
-    if (protocol && make_transport(a, conn, protocol, fd) == 0) {
+    if (protocol && make_transport(a, conn, protocol) == 0) {
         Py_DECREF(protocol);
         Py_DECREF(conn);
         return 0;
@@ -334,27 +320,22 @@ static int intern(PyObject **out, const char *s)
 /* What accept_plain() needs, looked up once per server. */
 static int plain_init(AcceptorObject *a, PyObject *sock)
 {
-    PyObject *csock;
+    PyTypeObject *csock = a->loop->st->SocketType; /* _socket.socket */
 
     if (get_int_attr(sock, "family", &a->family) < 0 ||
         get_int_attr(sock, "type", &a->type) < 0 ||
         get_int_attr(sock, "proto", &a->proto) < 0)
         return -1;
-    a->nodelay = (a->family == AF_INET || a->family == AF_INET6) &&
-                 a->type == SOCK_STREAM && a->proto == IPPROTO_TCP;
-    a->buffered_type = import_attr("asyncio", "BufferedProtocol");
     a->socket_type = import_attr("socket", "socket");
-    csock = import_attr("_socket", "socket");
-    if (!a->buffered_type || !a->socket_type || !csock)
-        goto err;
-    if (!PyType_Check(a->socket_type) || !PyType_Check(csock) ||
-        !PyType_IsSubtype((PyTypeObject *)a->socket_type,
-                          (PyTypeObject *)csock)) {
-        PyErr_SetString(PyExc_TypeError, "socket.socket is not a type");
-        goto err;
+    if (!a->socket_type)
+        return -1;
+    if (!PyType_Check(a->socket_type) ||
+        !PyType_IsSubtype((PyTypeObject *)a->socket_type, csock)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "socket.socket is not a _socket.socket type");
+        return -1;
     }
-    a->csock_init = ((PyTypeObject *)csock)->tp_init;
-    Py_DECREF(csock);
+    a->csock_init = csock->tp_init;
     a->zero = PyLong_FromLong(0);
     if (!a->zero || intern(&a->str_make, "_make_socket_transport") < 0 ||
         intern(&a->str_io_refs, "_io_refs") < 0 ||
@@ -363,9 +344,6 @@ static int plain_init(AcceptorObject *a, PyObject *sock)
         intern(&a->str_start_reading, "_start_reading") < 0)
         return -1;
     return 0;
-err:
-    Py_XDECREF(csock);
-    return -1;
 }
 
 /*
@@ -388,12 +366,20 @@ static PyObject *acceptor_new(PyTypeObject *tp, PyObject *args, PyObject *kw)
     PyObject *loop, *sock, *cb, *server = NULL, *factory = NULL, *ttype = NULL,
                                 *make = NULL;
     AcceptorObject *a;
+    rlpy_state *st;
     int fd;
 
     if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|OOOO:Acceptor", kwlist,
                                      &loop, &sock, &cb, &server, &factory,
                                      &ttype, &make))
         return NULL;
+    st = rlpy_state_of_type(tp);
+    if (!st)
+        return NULL;
+    if (!PyObject_TypeCheck(loop, st->LoopType)) {
+        PyErr_SetString(PyExc_TypeError, "loop must be a ringloop loop");
+        return NULL;
+    }
     fd = rlpy_sock_fd(sock);
     if (fd < 0)
         return NULL;
@@ -521,7 +507,6 @@ static int acceptor_traverse(AcceptorObject *a, visitproc visit, void *arg)
     Py_VISIT(a->factory);
     Py_VISIT(a->transport_type);
     Py_VISIT(a->make_default);
-    Py_VISIT(a->buffered_type);
     Py_VISIT(a->socket_type);
     return 0;
 }
@@ -534,7 +519,6 @@ static int acceptor_clear(AcceptorObject *a)
     Py_CLEAR(a->factory);
     Py_CLEAR(a->transport_type);
     Py_CLEAR(a->make_default);
-    Py_CLEAR(a->buffered_type);
     Py_CLEAR(a->socket_type);
     a->plain = false;
     return 0;

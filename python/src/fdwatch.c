@@ -409,15 +409,10 @@ void rlpy_fdwatch_close_all(LoopObject *self)
     size_t fd;
     int dir;
 
-    for (fd = 0; fd < self->nfds; fd++) {
-        PyObject *t = self->fds[fd].transport;
-
+    for (fd = 0; fd < self->nfds; fd++)
         for (dir = 0; dir < 2; dir++)
             if (self->fds[fd].io[dir])
                 io_remove(self->fds[fd].io[dir], false);
-        if (t && Py_IS_TYPE(t, self->st->DgramType))
-            rlpy_dgram_loop_closed(t); /* may free t */
-    }
 }
 
 int rlpy_fdwatch_traverse(LoopObject *self, visitproc visit, void *arg)
@@ -432,14 +427,6 @@ int rlpy_fdwatch_traverse(LoopObject *self, visitproc visit, void *arg)
                 Py_VISIT(self->fds[fd].io[dir]->fileobj);
             }
         }
-    }
-    for (fd = 0; fd < self->nfds; fd++) {
-        PyObject *t = self->fds[fd].transport;
-        int r;
-
-        if (t && Py_IS_TYPE(t, self->st->DgramType) &&
-            (r = rlpy_dgram_traverse_queued(t, visit, arg)) != 0)
-            return r;
     }
     return 0;
 }

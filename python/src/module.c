@@ -112,10 +112,120 @@ static int intern(PyObject **out, const char *s)
     return *out ? 0 : -1;
 }
 
+/* Transport (on asyncio.BaseTransport, as its _extra slot is ours), and
+ * under it StreamTransport and DatagramTransport (with asyncio's Transport
+ * / DatagramTransport), and PipeTransport under StreamTransport. */
+static int add_transport_types(PyObject *mod, rlpy_state *st,
+                               PyObject *transport, PyObject *dtransport)
+{
+    PyObject *asyncio = PyImport_ImportModule("asyncio"), *base, *bases;
+    int ret;
+
+    base = asyncio ? PyObject_GetAttrString(asyncio, "BaseTransport") : NULL;
+    Py_XDECREF(asyncio);
+    if (!base || rlpy_transport_layout_check(base) < 0) {
+        Py_XDECREF(base);
+        return -1;
+    }
+    ret = add_type(mod, &rlpy_transport_spec, base, &st->TransportType);
+    Py_DECREF(base);
+    if (ret < 0)
+        return -1;
+    bases = PyTuple_Pack(2, st->TransportType, transport);
+    ret = !bases ||
+          add_type(mod, &rlpy_stream_spec, bases, &st->StreamType) < 0 ||
+          add_type(mod, &rlpy_pipe_spec, (PyObject *)st->StreamType,
+                   &st->PipeType) < 0;
+    Py_XDECREF(bases);
+    if (ret)
+        return -1;
+    bases = PyTuple_Pack(3, st->TransportType, transport, dtransport);
+    ret = !bases || add_type(mod, &rlpy_dgram_spec, bases, &st->DgramType) < 0;
+    Py_XDECREF(bases);
+    return ret ? -1 : 0;
+}
+
+static const struct {
+    const char *s;
+    size_t off;
+} transport_names[] = {
+#define RLPY_TRANSPORT_NAME(name) {#name, offsetof(rlpy_state, str_##name)},
+    RLPY_TRANSPORT_NAMES(RLPY_TRANSPORT_NAME)
+#undef RLPY_TRANSPORT_NAME
+};
+
+static PyObject **state_str(rlpy_state *st, size_t i)
+{
+    return (PyObject **)((char *)st + transport_names[i].off);
+}
+
+/* What the transports are made with: see rlpy_state. */
+static int transport_state(rlpy_state *st)
+{
+    PyObject *m;
+    size_t i;
+
+    for (i = 0; i < sizeof(transport_names) / sizeof(*transport_names); i++)
+        if (intern(state_str(st, i), transport_names[i].s) < 0)
+            return -1;
+    if (!(m = PyImport_ImportModule("asyncio")))
+        return -1;
+    st->BufferedProtocol = PyObject_GetAttrString(m, "BufferedProtocol");
+    Py_DECREF(m);
+    if (!st->BufferedProtocol || !(m = PyImport_ImportModule("asyncio.trsock")))
+        return -1;
+    st->TransportSocket =
+        (PyTypeObject *)PyObject_GetAttrString(m, "TransportSocket");
+    Py_DECREF(m);
+    if (!st->TransportSocket || !PyType_Check(st->TransportSocket))
+        goto err_layout;
+    st->TransportSocket_sock =
+        PyObject_GetAttrString((PyObject *)st->TransportSocket, "_sock");
+    if (!st->TransportSocket_sock ||
+        !Py_TYPE(st->TransportSocket_sock)->tp_descr_set)
+        goto err_layout;
+    if (!(m = PyImport_ImportModule("_socket")))
+        return -1;
+    st->SocketType = (PyTypeObject *)PyObject_GetAttrString(m, "socket");
+    Py_DECREF(m);
+    if (!st->SocketType || !PyType_Check(st->SocketType))
+        goto err_layout;
+    st->SocketFamily = PyObject_GetAttrString((PyObject *)st->SocketType,
+                                              "family");
+    st->SocketKind = PyObject_GetAttrString((PyObject *)st->SocketType,
+                                            "type");
+    if (!st->SocketFamily || !st->SocketKind ||
+        !Py_TYPE(st->SocketFamily)->tp_descr_get ||
+        !Py_TYPE(st->SocketKind)->tp_descr_get)
+        goto err_layout;
+    return 0;
+err_layout:
+    if (!PyErr_Occurred())
+        PyErr_SetString(PyExc_ImportError,
+                        "unexpected asyncio.trsock or _socket layout");
+    return -1;
+}
+
+static void transport_state_clear(rlpy_state *st)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(transport_names) / sizeof(*transport_names); i++)
+        Py_CLEAR(*state_str(st, i));
+    Py_CLEAR(st->TransportType);
+    Py_CLEAR(st->PipeType);
+    Py_CLEAR(st->BufferedProtocol);
+    Py_CLEAR(st->TransportSocket);
+    Py_CLEAR(st->TransportSocket_sock);
+    Py_CLEAR(st->SocketType);
+    Py_CLEAR(st->SocketFamily);
+    Py_CLEAR(st->SocketKind);
+}
+
 static int rlpy_exec(PyObject *mod)
 {
     rlpy_state *st = PyModule_GetState(mod);
-    PyObject *asyncio, *transport = NULL, *dtransport = NULL, *dbases = NULL;
+    PyObject *asyncio, *transport = NULL, *dtransport = NULL;
     int ret;
 
     asyncio = PyImport_ImportModule("asyncio");
@@ -138,16 +248,13 @@ static int rlpy_exec(PyObject *mod)
           add_type(mod, &rlpy_timer_handle_spec, (PyObject *)st->HandleType,
                    &st->TimerHandleType) < 0 ||
           add_type(mod, &rlpy_loop_spec, NULL, &st->LoopType) < 0 ||
-          add_type(mod, &rlpy_stream_spec, transport, &st->StreamType) < 0 ||
           add_type(mod, &rlpy_sockop_spec, NULL, &st->SockOpType) < 0 ||
           add_type(mod, &rlpy_acceptor_spec, NULL, &st->AcceptorType) < 0 ||
           add_type(mod, &rlpy_server_spec, NULL, &st->ServerBaseType) < 0 ||
-          !(dbases = PyTuple_Pack(2, transport, dtransport)) ||
-          add_type(mod, &rlpy_dgram_spec, dbases, &st->DgramType) < 0;
-    Py_XDECREF(dbases);
+          add_transport_types(mod, st, transport, dtransport) < 0;
     Py_DECREF(transport);
     Py_DECREF(dtransport);
-    if (ret)
+    if (ret || transport_state(st) < 0)
         return -1;
     st->kw_loop = Py_BuildValue("(s)", "loop");
     if (!st->kw_loop ||
@@ -160,7 +267,7 @@ static int rlpy_exec(PyObject *mod)
         intern(&st->str_create_future, "create_future") < 0 ||
         intern(&st->str_add_done_callback, "add_done_callback") < 0)
         return -1;
-    if (PyModule_AddStringConstant(mod, "CORE_VERSION", "0.1.0") < 0)
+    if (PyModule_AddStringConstant(mod, "CORE_VERSION", RINGLOOP_VERSION) < 0)
         return -1;
     return 0;
 }
@@ -179,6 +286,14 @@ static int rlpy_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->DgramType);
     Py_VISIT(st->Future);
     Py_VISIT(st->support);
+    Py_VISIT(st->TransportType);
+    Py_VISIT(st->PipeType);
+    Py_VISIT(st->BufferedProtocol);
+    Py_VISIT(st->TransportSocket);
+    Py_VISIT(st->TransportSocket_sock);
+    Py_VISIT(st->SocketType);
+    Py_VISIT(st->SocketFamily);
+    Py_VISIT(st->SocketKind);
     return 0;
 }
 
@@ -205,6 +320,7 @@ static int rlpy_clear(PyObject *mod)
     Py_CLEAR(st->str_data_received);
     Py_CLEAR(st->str_create_future);
     Py_CLEAR(st->str_add_done_callback);
+    transport_state_clear(st);
     return 0;
 }
 

@@ -6,8 +6,9 @@
  *   loop.c     ringloop._ext.Loop: scheduling, the run loop, close
  *   handle.c   Handle and TimerHandle, and running a callback
  *   fdwatch.c  add_reader/add_writer: level-triggered fd watches
- *   stream.c   StreamTransport: TCP/Unix stream transports, and pipes
- *   datagram.c DatagramTransport: UDP/Unix datagram transports
+ *   addr.c     socket addresses between C and Python
+ *   transport.c, streamio.c, stream.c, pipe.c, datagram.c, wqueue.c,
+ *   cork.c     the transports, declared in transport.h
  *   sock.c     sock_* methods (tried at once, else after a readiness poll)
  *   acceptor.c the server Acceptor (multishot accept), which sets up
  *              plain connections (socket, protocol, transport) in C
@@ -80,6 +81,15 @@ typedef struct {
 typedef struct LoopObject LoopObject;
 typedef struct HandleObject HandleObject;
 
+/* The interned names the transports call or look up (str_<name>). */
+#define RLPY_TRANSPORT_NAMES(X)                                                \
+    X(__name__) X(_attach) X(_detach) X(buffer_updated) X(close)               \
+    X(connection_lost) X(datagram_received) X(detach) X(done)                  \
+    X(eof_received) X(error_received) X(family) X(fileno) X(get_buffer)        \
+    X(getpeername) X(getsockname) X(pause_writing) X(peername) X(pipe)         \
+    X(proto) X(resume_writing) X(set_exception) X(set_result) X(socket)        \
+    X(sockname) X(type)
+
 typedef struct rlpy_state {
     PyTypeObject *LoopType;
     PyTypeObject *HandleType;
@@ -100,6 +110,19 @@ typedef struct rlpy_state {
     PyObject *str_data_received;     /* called once per received chunk */
     PyObject *str_create_future;     /* sock_*: once per waiting call */
     PyObject *str_add_done_callback; /* sock_*: once per call */
+    /* transport.h: the transport types, what they are made with, and the
+     * names they call */
+    PyTypeObject *TransportType;
+    PyTypeObject *PipeType;
+    PyObject *BufferedProtocol;     /* asyncio.BufferedProtocol */
+    PyTypeObject *TransportSocket;  /* asyncio.trsock.TransportSocket */
+    PyObject *TransportSocket_sock; /* its _sock slot's descriptor */
+    PyTypeObject *SocketType;       /* _socket.socket */
+    PyObject *SocketFamily;         /* its family and type descriptors */
+    PyObject *SocketKind;
+#define RLPY_TRANSPORT_NAME(name) PyObject *str_##name;
+    RLPY_TRANSPORT_NAMES(RLPY_TRANSPORT_NAME)
+#undef RLPY_TRANSPORT_NAME
 } rlpy_state;
 
 /* Where a handle is while the loop owns it. */
@@ -158,7 +181,7 @@ struct LoopObject {
     PyObject *current_handle;
     PyObject *weakreflist;
     PyThreadState *tstate; /* saved while the backend sleeps */
-    /* stream.c: while a protocol takes received data, what it writes to
+    /* cork.c: while a protocol takes received data, what it writes to
      * stream transports waits on this list (strong references) and leaves
      * in one sendmsg per transport when the callback returns. */
     PyObject *corked;
@@ -248,20 +271,25 @@ void rlpy_handle_unschedule(HandleObject *h);
  * to loop.call_exception_handler. Returns -1 with an exception set only for
  * KeyboardInterrupt, SystemExit, or a failing exception handler. */
 int rlpy_handle_invoke(HandleObject *h);
-/* The loop drops a handle it owned: keep it for reuse if nobody else holds
- * it, else release the reference. */
+/* Free the dead handles kept in fl for reuse (the loop is torn down). */
 void rlpy_freelist_clear(rlpy_freelist *fl);
-/* datagram.c: a datagram transport's delivery callback queued in the ready
- * phase holds a reference to it; the loop drops it when closing, and
- * reports it. */
-void rlpy_dgram_loop_closed(PyObject *transport);
-int rlpy_dgram_traverse_queued(PyObject *transport, visitproc visit, void *arg);
 /* Visit the scheduled handles, or what they refer to for those the loop
  * owns alone and keeps untracked (see handle.c). */
 int rlpy_sched_traverse(LoopObject *loop, visitproc visit, void *arg);
 
 /* Mark h cancelled as Handle.cancel() does (no unscheduling). */
 int rlpy_handle_mark_cancelled(HandleObject *h);
+
+/* ---- addr.c ------------------------------------------------------------ */
+/* The address the socket module would return for sa (None when len is 0:
+ * an unnamed peer). */
+PyObject *rlpy_sockaddr_to_py(const struct sockaddr *sa, socklen_t len);
+/* A numeric address of family into *ss and *len, as the socket module
+ * parses one: TypeError/OverflowError/OSError for what it refuses, -1
+ * with ValueError when addr needs resolution (a name: the caller's Python
+ * side resolves it). */
+int rlpy_sockaddr_from_py(int family, PyObject *addr,
+                          struct sockaddr_storage *ss, socklen_t *len);
 
 /* ---- fdwatch.c --------------------------------------------------------- */
 PyObject *rlpy_loop_add_reader(LoopObject *self, PyObject *const *args,
@@ -284,10 +312,10 @@ void rlpy_fd_unref(LoopObject *self, int fd);
 int rlpy_fd_set_transport(LoopObject *self, int fd, PyObject *t);
 void rlpy_fd_clear_transport(LoopObject *self, int fd, PyObject *t);
 
-/* ---- stream.c ---------------------------------------------------------- */
+/* ---- transport.h: the transport types ---------------------------------- */
+extern PyType_Spec rlpy_transport_spec;
 extern PyType_Spec rlpy_stream_spec;
-
-/* ---- datagram.c -------------------------------------------------------- */
+extern PyType_Spec rlpy_pipe_spec;
 extern PyType_Spec rlpy_dgram_spec;
 
 /* ---- sock.c ------------------------------------------------------------ */
@@ -304,9 +332,6 @@ PyObject *rlpy_sock_sendto(LoopObject *, PyObject *const *, Py_ssize_t);
 PyObject *rlpy_sock_connect(LoopObject *, PyObject *const *, Py_ssize_t);
 PyObject *rlpy_sock_accept(LoopObject *, PyObject *sock);
 PyObject *rlpy_sock_wait_writable(LoopObject *, PyObject *sock);
-PyObject *rlpy_sockaddr_to_py(const struct sockaddr *sa, socklen_t len);
-int rlpy_sockaddr_from_py(int family, PyObject *addr,
-                          struct sockaddr_storage *ss, socklen_t *len);
 
 /* ---- acceptor.c -------------------------------------------------------- */
 extern PyType_Spec rlpy_acceptor_spec;

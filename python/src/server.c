@@ -15,7 +15,8 @@
 #include "pyloop.h"
 
 typedef struct {
-    PyObject_HEAD Py_ssize_t active_count;
+    PyObject_HEAD
+    Py_ssize_t active_count;
     PyObject *clients; /* the WeakSet, or NULL before it is set */
     PyObject *data;    /* clients.data (a set) if clients is a WeakSet */
     PyObject *remove;  /* clients._remove */

@@ -22,19 +22,9 @@ import pytest
 
 import ringloop
 from conftest import make_factory, raise_nofile, run_with
-from ringloop import _transports
 
 N = 200
 PKG_DIR = os.path.dirname(os.path.abspath(ringloop.__file__)) + os.sep
-
-
-def _allowed_codes() -> set[Any]:
-    """Code objects of ringloop's that may still run per connection: the
-    Python __init__ of the stream transport class while it has one (it
-    moves into C; then nothing is allowed)."""
-    init = _transports._SocketTransport.__dict__.get("__init__")
-    code = getattr(init, "__code__", None)
-    return {code} if code is not None else set()
 
 
 def _attached(server: Any) -> int:
@@ -57,13 +47,11 @@ def test_no_python_frame_per_connection(kind: str) -> None:
     limits = raise_nofile(4 * N + 256)
     if limits is None:
         pytest.skip(f"RLIMIT_NOFILE's hard limit is below {4 * N + 256}")
-    allowed = _allowed_codes()
     ours: list[str] = []
 
     def profile(frame: Any, event: str, arg: Any) -> None:
         code = frame.f_code
-        if (event == "call" and code.co_filename.startswith(PKG_DIR) and
-                code not in allowed):
+        if event == "call" and code.co_filename.startswith(PKG_DIR):
             ours.append(f"{code.co_filename}:{code.co_name}")
 
     async def main() -> None:
