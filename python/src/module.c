@@ -250,6 +250,7 @@ static int rlpy_exec(PyObject *mod)
           add_type(mod, &rlpy_loop_spec, NULL, &st->LoopType) < 0 ||
           add_type(mod, &rlpy_sockop_spec, NULL, &st->SockOpType) < 0 ||
           add_type(mod, &rlpy_acceptor_spec, NULL, &st->AcceptorType) < 0 ||
+          add_type(mod, &rlpy_server_spec, NULL, &st->ServerBaseType) < 0 ||
           add_transport_types(mod, st, transport, dtransport) < 0;
     Py_DECREF(transport);
     Py_DECREF(dtransport);
@@ -281,6 +282,7 @@ static int rlpy_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->StreamType);
     Py_VISIT(st->SockOpType);
     Py_VISIT(st->AcceptorType);
+    Py_VISIT(st->ServerBaseType);
     Py_VISIT(st->DgramType);
     Py_VISIT(st->Future);
     Py_VISIT(st->support);
@@ -305,6 +307,7 @@ static int rlpy_clear(PyObject *mod)
     Py_CLEAR(st->StreamType);
     Py_CLEAR(st->SockOpType);
     Py_CLEAR(st->AcceptorType);
+    Py_CLEAR(st->ServerBaseType);
     Py_CLEAR(st->DgramType);
     Py_CLEAR(st->Future);
     Py_CLEAR(st->support);

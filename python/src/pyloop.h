@@ -10,7 +10,9 @@
  *   transport.c, streamio.c, stream.c, pipe.c, datagram.c, wqueue.c,
  *   cork.c     the transports, declared in transport.h
  *   sock.c     sock_* methods (tried at once, else after a readiness poll)
- *   acceptor.c the server Acceptor (multishot accept)
+ *   acceptor.c the server Acceptor (multishot accept), which sets up
+ *              plain connections (socket, protocol, transport) in C
+ *   server.c   ServerBase: Server's transport count and client set
  * Transports and sock_* operations hold their own rl_op structs and find
  * the loop's rl_loop in LoopObject.rl. sock_* ops count themselves in the
  * fd table (struct rlpy_fdslot.nops) so that the backend forgets an fd once
@@ -95,6 +97,7 @@ typedef struct rlpy_state {
     PyTypeObject *StreamType;
     PyTypeObject *SockOpType;
     PyTypeObject *AcceptorType;
+    PyTypeObject *ServerBaseType;
     PyTypeObject *DgramType;
     PyObject *Future;  /* asyncio.Future */
     PyObject *support; /* ringloop._support, imported on first use */
@@ -335,5 +338,14 @@ PyObject *rlpy_sock_wait_writable(LoopObject *, PyObject *sock);
 
 /* ---- acceptor.c -------------------------------------------------------- */
 extern PyType_Spec rlpy_acceptor_spec;
+
+/* ---- server.c ---------------------------------------------------------- */
+extern PyType_Spec rlpy_server_spec;
+/* server._attach(transport) / server._detach(transport), with no Python
+ * frame for a ServerBase (ringloop's Server): a transport calls the first
+ * when it is made for a server, the second after its connection_lost().
+ * transport may be Py_None (counted only). 0, or -1 with an exception. */
+int rlpy_server_attach(PyObject *server, PyObject *transport);
+int rlpy_server_detach(PyObject *server, PyObject *transport);
 
 #endif /* RINGLOOP_PYLOOP_H */
