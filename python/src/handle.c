@@ -375,6 +375,24 @@ static int log_slow(HandleObject *h, double dt)
     return r ? 0 : -1;
 }
 
+/* Debug mode: h's callback took dt >= slow_callback_duration; count it
+ * for loop.stats() and keep the slowest one's repr. No exception set on
+ * return. */
+static void note_slow(LoopObject *loop, HandleObject *h, double dt)
+{
+    loop->slow_count++;
+    if (dt > loop->slow_worst || !loop->slow_desc) {
+        PyObject *desc = PyObject_Repr((PyObject *)h);
+
+        if (!desc) {
+            PyErr_Clear();
+            return;
+        }
+        Py_XSETREF(loop->slow_desc, desc);
+        loop->slow_worst = dt;
+    }
+}
+
 int rlpy_handle_invoke(HandleObject *h)
 {
     LoopObject *loop = h->loop;
@@ -412,7 +430,7 @@ int rlpy_handle_invoke(HandleObject *h)
     if (debug) {
         double dt = rlpy_monotonic() - t0;
         if (ret == 0 && dt >= loop->slow_callback_duration) {
-            rlpy_loop_note_slow(loop, (PyObject *)h, dt);
+            note_slow(loop, h, dt);
             ret = log_slow(h, dt);
         }
         Py_CLEAR(loop->current_handle);

@@ -19,15 +19,6 @@
 
 /* ---- checks asyncio makes ---------------------------------------------- */
 
-int rlpy_loop_check_closed(LoopObject *loop)
-{
-    if (loop->closed) {
-        PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
-        return -1;
-    }
-    return 0;
-}
-
 static int check_thread(LoopObject *loop)
 {
     if (loop->thread_id && loop->thread_id != PyThread_get_thread_ident()) {
@@ -51,18 +42,6 @@ static int check_callback(LoopObject *loop, PyObject *callback,
     Py_DECREF(fn);
     Py_XDECREF(r);
     return r ? 0 : -1;
-}
-
-void rlpy_loop_stash_exc(LoopObject *loop, PyObject *exc)
-{
-    if (!exc)
-        return;
-    if (loop->pending_exc)
-        Py_DECREF(exc); /* the first one wins, as it would in asyncio */
-    else
-        loop->pending_exc = exc;
-    if (loop->rl && loop->running)
-        rl_loop_break(loop->rl);
 }
 
 /* ---- the GIL around the backend's sleep -------------------------------- */
@@ -277,6 +256,7 @@ static void loop_dealloc(LoopObject *self)
     loop_teardown(self);
     Py_CLEAR(self->pending_exc);
     Py_CLEAR(self->current_handle);
+    Py_CLEAR(self->slow_desc);
     Py_CLEAR(self->backend);
     Py_CLEAR(self->fallback_reason);
     Py_CLEAR(self->features);
@@ -621,50 +601,6 @@ static PyObject *loop_check_thread(LoopObject *self, PyObject *unused)
 
 /* ---- stats() ------------------------------------------------------------ */
 
-/*
- * The slowest callback seen in debug mode is kept in the instance dict
- * (ringloop.Loop has one) as (count, seconds, description): only slow
- * callbacks in debug mode ever write it, so the loop object carries nothing
- * for it.
- */
-static PyObject *slow_attr(void)
-{
-    static PyObject *name;
-
-    if (!name)
-        name = PyUnicode_InternFromString("_rl_stats_slow");
-    return name;
-}
-
-void rlpy_loop_note_slow(LoopObject *loop, PyObject *handle, double dt)
-{
-    PyObject *name = slow_attr(), *old, *desc = NULL, *rec;
-    long count = 0;
-    double worst = -1;
-
-    if (!name) {
-        PyErr_Clear();
-        return;
-    }
-    old = PyObject_GetAttr((PyObject *)loop, name);
-    if (old && PyTuple_Check(old) && PyTuple_GET_SIZE(old) == 3) {
-        count = PyLong_AsLong(PyTuple_GET_ITEM(old, 0));
-        worst = PyFloat_AsDouble(PyTuple_GET_ITEM(old, 1));
-        desc = Py_NewRef(PyTuple_GET_ITEM(old, 2));
-    }
-    PyErr_Clear();
-    Py_XDECREF(old);
-    if (dt > worst) {
-        Py_XSETREF(desc, PyObject_Repr(handle));
-        worst = dt;
-    }
-    rec = desc ? Py_BuildValue("(ldO)", count + 1, worst, desc) : NULL;
-    if (!rec || PyObject_SetAttr((PyObject *)loop, name, rec) < 0)
-        PyErr_Clear(); /* no instance dict (bare _ext.Loop): not kept */
-    Py_XDECREF(rec);
-    Py_XDECREF(desc);
-}
-
 static int put(PyObject *d, const char *key, PyObject *v)
 {
     int r;
@@ -682,7 +618,7 @@ static PyObject *loop_stats(LoopObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"reset", NULL};
     struct rl_loop_stats st;
-    PyObject *d = NULL, *sys = NULL, *inflight = NULL, *slow;
+    PyObject *d = NULL, *sys = NULL, *inflight = NULL;
     bool uring;
     int reset = 0, fail = 0;
     double busy, wait;
@@ -739,25 +675,18 @@ static PyObject *loop_stats(LoopObject *self, PyObject *args, PyObject *kw)
         fail |= PUT_U64(d, "recv_enobufs", st.recv_enobufs);
         fail |= PUT_U64(d, "multishot_rearms", st.multishot_rearms);
     }
-    slow = PyObject_GetAttr((PyObject *)self, slow_attr());
-    if (!slow || !PyTuple_Check(slow) || PyTuple_GET_SIZE(slow) != 3) {
-        PyErr_Clear();
-        Py_XDECREF(slow);
-        slow = Py_BuildValue("(idO)", 0, 0.0, Py_None);
-    }
-    if (!slow)
-        goto err;
-    fail |= put(d, "slow_callbacks", Py_NewRef(PyTuple_GET_ITEM(slow, 0)));
+    fail |= put(d, "slow_callbacks", PyLong_FromUnsignedLong(self->slow_count));
     fail |= put(d, "slowest_callback_seconds",
-                Py_NewRef(PyTuple_GET_ITEM(slow, 1)));
-    fail |= put(d, "slowest_callback", Py_NewRef(PyTuple_GET_ITEM(slow, 2)));
-    Py_DECREF(slow);
+                PyFloat_FromDouble(self->slow_worst));
+    fail |= put(d, "slowest_callback",
+                Py_NewRef(self->slow_desc ? self->slow_desc : Py_None));
     if (fail)
         goto err;
     if (reset) {
         rl_loop_stats_reset(self->rl);
-        if (PyObject_DelAttr((PyObject *)self, slow_attr()) < 0)
-            PyErr_Clear();
+        self->slow_count = 0;
+        self->slow_worst = 0;
+        Py_CLEAR(self->slow_desc);
     }
     Py_DECREF(sys);
     Py_DECREF(inflight);

@@ -2,7 +2,9 @@
  * ringloop._ext: the CPython extension's shared declarations.
  *
  * One file per asyncio concept:
- *   module.c   module state, Py_mod_exec, helpers shared by the types
+ *   util.c     what every type calls, below the types: the module state,
+ *              exceptions, the clock, the loop's closed check and stash
+ *   module.c   module state and Py_mod_exec: registers the types
  *   loop.c     ringloop._ext.Loop: scheduling, the run loop, close
  *   handle.c   Handle and TimerHandle, and running a callback
  *   fdwatch.c  add_reader/add_writer: level-triggered fd watches
@@ -188,6 +190,11 @@ struct LoopObject {
     int cork_depth;
     unsigned long thread_id;
     double slow_callback_duration;
+    /* stats(): callbacks slower than slow_callback_duration (debug mode
+     * only) and the slowest one (seconds, repr). */
+    unsigned long slow_count;
+    double slow_worst;
+    PyObject *slow_desc; /* a str, or NULL */
     int debug;
     bool closed;
     bool stopping;
@@ -232,6 +239,8 @@ static inline void rlpy_ctx_exit(PyObject *entered)
 
 /* ---- module.c ---------------------------------------------------------- */
 extern PyModuleDef rlpy_module;
+
+/* ---- util.c ------------------------------------------------------------ */
 rlpy_state *rlpy_state_of_type(PyTypeObject *tp);
 /* A new reference to ringloop._support.<name>, or NULL. */
 PyObject *rlpy_support(rlpy_state *st, const char *name);
@@ -243,16 +252,14 @@ void rlpy_exc_restore(PyObject *exc);
 int rlpy_transport_layout_check(PyObject *base);
 /* CLOCK_MONOTONIC in seconds: the core's clock. */
 double rlpy_monotonic(void);
-
-/* ---- loop.c ------------------------------------------------------------ */
-extern PyType_Spec rlpy_loop_spec;
+/* RuntimeError("Event loop is closed") and -1 when it is. */
 int rlpy_loop_check_closed(LoopObject *loop);
 /* Keep exc (stolen) to re-raise from run_forever and stop the ready phase:
  * what KeyboardInterrupt or SystemExit in a callback does. */
 void rlpy_loop_stash_exc(LoopObject *loop, PyObject *exc);
-/* Debug mode: handle's callback took dt >= slow_callback_duration; count
- * it for stats(). Never fails (no exception set on return). */
-void rlpy_loop_note_slow(LoopObject *loop, PyObject *handle, double dt);
+
+/* ---- loop.c ------------------------------------------------------------ */
+extern PyType_Spec rlpy_loop_spec;
 
 /* ---- handle.c ---------------------------------------------------------- */
 extern PyType_Spec rlpy_handle_spec;
