@@ -145,6 +145,50 @@ def test_sends_and_receives(rl: Any, backend: str) -> None:
         assert recv["syscalls"]["epoll_wait"] >= 1
 
 
+def test_sock_methods_and_datagrams(rl: Any) -> None:
+    """The calls sock_*() and a datagram transport's sendto() make at once
+    are counted like a stream transport's: per call, with their bytes."""
+    n, size = 10, 50
+    a, b = socket.socketpair()
+    u1 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u2 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for s_ in (a, b, u1, u2):
+        s_.setblocking(False)
+    u1.bind(("127.0.0.1", 0))
+    u2.bind(("127.0.0.1", 0))
+
+    async def main() -> tuple[dict[str, Any], dict[str, Any]]:
+        rl.stats(reset=True)
+        for _ in range(n):
+            await rl.sock_sendall(a, b"x" * size)
+        got = 0
+        while got < n * size:
+            got += len(await rl.sock_recv(b, 65536))
+        socks = rl.stats(reset=True)
+        tr, _ = await rl.create_datagram_endpoint(
+            asyncio.DatagramProtocol, sock=u1)
+        await asyncio.sleep(0)
+        rl.stats(reset=True)
+        for _ in range(n):
+            tr.sendto(b"d" * size, u2.getsockname())
+        dgram = rl.stats()
+        tr.close()
+        await asyncio.sleep(0.01)
+        return socks, dgram
+
+    try:
+        socks, dgram = rl.run_until_complete(main())
+    finally:
+        for s_ in (a, b, u2):
+            s_.close()
+    assert socks["bytes_sent"] == n * size
+    assert socks["syscalls"]["send"] == n
+    assert socks["bytes_received"] == n * size
+    assert socks["syscalls"]["recv"] >= 1
+    assert dgram["bytes_sent"] == n * size
+    assert dgram["syscalls"]["send"] == n
+
+
 def test_threadsafe_calls(rl: Any) -> None:
     n = 25
     done: list[int] = []
