@@ -12,8 +12,8 @@ listening socket (port 0, so that the port can be reported) are ours.
 
 Every request goes through Counters.fault_now() (the request count, and
 --fault); uvicorn's connections are counted (aiohttp's are not: it has no
-connection-per-request scenario); anything the framework logs at ERROR level (an exception in the
-application) counts as an error.
+connection-per-request scenario); anything the framework logs at ERROR
+level (an exception in the application) counts as an error.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def _listen(port: int, backlog: int) -> socket.socket:
     return sock
 
 
-# ---- uvicorn: bare ASGI and FastAPI -----------------------------------------
+# ---- uvicorn: bare ASGI and FastAPI ----------------------------------------
 
 def asgi_hello(counters: Any) -> Any:
     start = {"type": "http.response.start", "status": 200,
@@ -153,7 +153,7 @@ async def start_uvicorn(app_name: str, port: int, backlog: int,
     return sock, stop
 
 
-# ---- aiohttp.web -------------------------------------------------------------
+# ---- aiohttp.web ----------------------------------------------------------
 
 async def start_aiohttp(port: int, backlog: int,
                         counters: Any) -> tuple[socket.socket, Stopper]:

@@ -405,7 +405,8 @@ def targets_table(targets: list[dict[str, Any]]) -> list[str]:
             rng = t.get("range")
             spread = (f" [{rng[0]:.2f}-{rng[1]:.2f}]"
                       if rng and rng[0] != rng[1] else "")
-            vs = f"{t.get('loop', TARGET_LOOP)} vs {t.get('against', BASELINE)}"
+            vs = (f"{t.get('loop', TARGET_LOOP)} vs "
+                  f"{t.get('against', BASELINE)}")
             lines.append(f"  {t['status']:<9} {ratio:>7}  "
                          f"(want {t['rule']:<7}) {vs}: {t['what']}{spread}")
             if t.get("load_bound"):
