@@ -9,7 +9,7 @@
 #
 #   scripts/bench.sh                  the quick mode
 #   scripts/bench.sh --full           every scenario, 3 rounds, 5 for the
-#                                     app/* and http/close/* (~20 minutes)
+#                                     app/* and http/close/* (~13 minutes)
 #   scripts/bench.sh --only 'echo/*'  other options: python -m ringloop.bench -h
 #
 # RINGLOOP_PYTHON and RINGLOOP_VENV as for scripts/test_python.sh.
