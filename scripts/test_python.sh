@@ -14,7 +14,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # trustme makes the TLS tests' certificates.
 venv_require pytest=pytest trustme=trustme
 # uvicorn: test_stats.py serves a real app with --loop ringloop:new_event_loop.
-venv_require uvicorn=uvicorn
+venv_require uvicorn=uvicorn httptools=httptools  # + test_bench.py's app/*
 install_ringloop py RINGLOOP_WERROR=ON
 
 echo "== python $pyver: pytest tests/python"

@@ -6,7 +6,13 @@ One process runs one server on one event loop (see _loops.py):
   buffered   asyncio.BufferedProtocol echo into a buffer of its own
   streams    asyncio.start_server echo: reader.read, writer.write, drain
   sock       loop.sock_accept, loop.sock_recv, loop.sock_sendall echo
-  http       HTTP/1.1 hello-world on httptools (keep-alive, pipelining)
+  http       HTTP/1.1 hello-world on httptools (keep-alive, pipelining;
+             a request with "Connection: close" is answered with it and
+             the connection closed)
+  uvicorn    uvicorn (httptools) serving a bare ASGI hello world
+  fastapi    uvicorn serving FastAPI, GET / returns a small JSON object
+  aiohttp    aiohttp.web hello world
+             (the last three: see _apps.py)
 
 It listens on 127.0.0.1 (port 0 unless --port), prints one JSON line
 {"port": ..., "loop": {...}} on stdout when it accepts connections, serves
@@ -37,9 +43,10 @@ import sys
 import traceback
 from typing import Any, Iterator
 
+from ._apps import APPS
 from ._loops import describe, make_loop
 
-STYLES = ("protocol", "buffered", "streams", "sock", "http")
+STYLES = ("protocol", "buffered", "streams", "sock", "http") + APPS
 READ_SIZE = 256 * 1024
 BACKLOG = 4096
 SHUTDOWN_TIMEOUT = 5.0
@@ -48,6 +55,8 @@ HTTP_BODY = b"Hello, World!"
 HTTP_RESPONSE = (b"HTTP/1.1 200 OK\r\n"
                  b"Content-Type: text/plain\r\n"
                  b"Content-Length: %d\r\n\r\n" % len(HTTP_BODY)) + HTTP_BODY
+HTTP_RESPONSE_CLOSE = HTTP_RESPONSE.replace(
+    b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1)
 HTTP_500 = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"
 
 
@@ -193,8 +202,14 @@ class HttpProtocol(asyncio.Protocol):
         fault = self.counters.fault_now()
         if fault == "raise":
             raise RuntimeError("fault injected by --fault raise")
-        self.transport.write(HTTP_500 if fault else HTTP_RESPONSE)
-        if not self.parser.should_keep_alive():
+        if fault:
+            self.transport.write(HTTP_500)
+        elif self.parser.should_keep_alive():
+            self.transport.write(HTTP_RESPONSE)
+        else:
+            # Said so, the client knows the connection ends here (wrk then
+            # reconnects rather than counting a read error).
+            self.transport.write(HTTP_RESPONSE_CLOSE)
             self.transport.close()
 
 
@@ -209,7 +224,13 @@ async def serve(style: str, port: int, loop_info: dict[str, Any],
 
     server: Any = None
     accept_task = None
-    if style == "streams":
+    stop_app = None
+    if style in APPS:
+        from . import _apps
+
+        lsock, stop_app = await _apps.start(style, port, BACKLOG, counters)
+        sockets = [lsock]
+    elif style == "streams":
         server = await asyncio.start_server(
             lambda r, w: streams_client(counters, r, w), "127.0.0.1", port,
             backlog=BACKLOG, limit=READ_SIZE)
@@ -232,6 +253,8 @@ async def serve(style: str, port: int, loop_info: dict[str, Any],
                       "style": style}), flush=True)
 
     await stop
+    if stop_app is not None:
+        await stop_app()
     if server is not None:
         server.close()
     if accept_task is not None:
