@@ -469,6 +469,79 @@ RL_EXTERN int rl_op_cancel(rl_loop *loop, rl_op *op);
 /* Cancel every op in flight on fd. Returns 0, or -errno. */
 RL_EXTERN int rl_cancel_fd(rl_loop *loop, int fd);
 
+/* ------------------------------------------------------------------------
+ * Statistics: what the loop has been doing. Counters are plain integers
+ * bumped on paths the loop takes anyway (no syscall, no atomic), so they
+ * cost nothing when nobody reads them. Counters run from rl_loop_new() or
+ * the last rl_loop_stats_reset(); the gauges (marked) are current values
+ * that a reset does not touch. A counter that does not apply to the
+ * backend stays 0 (marked uring or epoll). Fields are only ever appended.
+ */
+struct rl_loop_stats {
+    /* The core (both backends) */
+    uint64_t iterations;       /* rl_loop_run() iterations */
+    uint64_t wait_ns;          /* blocked waiting for events (the sleeping
+                                  syscall, with the block hooks); measured
+                                  from the first rl_loop_stats() or reset
+                                  on (no clock is read for it before) */
+    uint64_t busy_ns;          /* the rest of the iterations: completions,
+                                  ready callbacks, submission (idem) */
+    uint64_t callbacks;        /* ready callbacks run (call_soon, timers,
+                                  thread-safe calls) */
+    uint64_t completions;      /* op completions delivered (callbacks) */
+    uint64_t ops_submitted;    /* rl_submit() calls that succeeded */
+    uint64_t threadsafe_calls; /* rl_call_threadsafe() callbacks drained */
+    uint64_t timers_started;   /* rl_timer_start*() calls */
+    uint64_t timers_fired;     /* timers that expired */
+    uint64_t bytes_received;   /* res of RECV, RECVMSG, READ completions */
+    uint64_t bytes_sent;       /* res of SEND, SENDMSG, WRITE completions */
+    /* Syscalls, by kind */
+    uint64_t io_uring_enter; /* uring: io_uring_enter(2) calls */
+    uint64_t epoll_wait;     /* epoll: epoll_wait/epoll_pwait2 calls */
+    uint64_t epoll_ctl;      /* epoll: epoll_ctl calls */
+    uint64_t recv_calls;     /* recv, recvmsg, readv made directly (epoll;
+                                uring: emulated multishot recv) */
+    uint64_t send_calls;     /* send, sendmsg, writev made directly */
+    uint64_t other_calls;    /* other direct syscalls doing an op's work:
+                                accept4, connect, shutdown, close, poll
+                                and the wakeup eventfd read (epoll) */
+    /* io_uring */
+    uint64_t sqes_submitted;   /* SQEs queued (ops, re-arms, cancels,
+                                  timeouts, the wakeup read) */
+    uint64_t cqes_reaped;      /* CQEs taken from the completion queue */
+    uint64_t cq_overflows;     /* times the CQ was found overflowed (the
+                                  kernel held completions back) and
+                                  flushed */
+    uint64_t cq_dropped;       /* completions the kernel dropped for good
+                                  (its overflow counter, cq.koverflow) */
+    uint64_t recv_enobufs;     /* multishot recvs ended by -ENOBUFS (no
+                                  provided buffer left) */
+    uint64_t multishot_rearms; /* multishot requests re-armed after the
+                                  kernel ended them */
+    /* Gauges */
+    uint64_t timers_armed;           /* timers armed now */
+    uint64_t pending;                /* ops in flight now */
+    uint64_t inflight[RL_OP__COUNT]; /* ops in flight now, by opcode */
+};
+
+/*
+ * Fill *out with the loop's statistics. Loop thread only (or while the
+ * loop does not run). Returns 0.
+ */
+RL_EXTERN int rl_loop_stats(const rl_loop *loop, struct rl_loop_stats *out);
+/* Zero the counters (not the gauges). Loop thread only. */
+RL_EXTERN void rl_loop_stats_reset(rl_loop *loop);
+/*
+ * An embedder that makes a socket call itself on the loop thread (a
+ * transport's write() sending at once, as asyncio does) counts it here so
+ * that the stats cover it: send_calls or recv_calls, and bytes_sent or
+ * bytes_received when res > 0. errno is left alone; loop may be NULL.
+ */
+enum rl_stats_call { RL_STATS_RECV = 0, RL_STATS_SEND = 1 };
+RL_EXTERN void rl_loop_stats_count(rl_loop *loop, int call, ssize_t res);
+/* The opcode's name ("recv"), for tables; NULL if out of range. */
+RL_EXTERN const char *rl_opcode_name(unsigned opcode);
+
 #ifdef __cplusplus
 }
 #endif

@@ -206,6 +206,49 @@ int rl_loop_fork(rl_loop *loop)
     return loop->ops->fork(loop);
 }
 
+/* ---- statistics --------------------------------------------------------- */
+
+int rl_loop_stats(const rl_loop *loop, struct rl_loop_stats *out)
+{
+    rl_loop *l = (rl_loop *)loop; /* backends read, never change, state */
+
+    *out = loop->stats;
+    l->timing = true; /* somebody reads: measure time from now on */
+    out->timers_started = loop->timer_seq - loop->timer_seq0;
+    out->timers_armed = loop->timers.n;
+    out->pending = loop->pending;
+    if (loop->ops->stats)
+        loop->ops->stats(l, out);
+    return 0;
+}
+
+void rl_loop_stats_count(rl_loop *loop, int call, ssize_t res)
+{
+    if (!loop)
+        return; /* an embedder's loop already freed: nothing to count */
+    if (call == RL_STATS_SEND) {
+        loop->stats.send_calls++;
+        loop->stats.bytes_sent += res > 0 ? (uint64_t)res : 0;
+    } else {
+        loop->stats.recv_calls++;
+        loop->stats.bytes_received += res > 0 ? (uint64_t)res : 0;
+    }
+}
+
+void rl_loop_stats_reset(rl_loop *loop)
+{
+    uint64_t inflight[RL_OP__COUNT];
+
+    /* the per-opcode gauges are kept up to date: keep them */
+    memcpy(inflight, loop->stats.inflight, sizeof(inflight));
+    memset(&loop->stats, 0, sizeof(loop->stats));
+    memcpy(loop->stats.inflight, inflight, sizeof(inflight));
+    loop->timer_seq0 = loop->timer_seq;
+    loop->timing = true;
+    if (loop->ops->stats)
+        loop->ops->stats(loop, NULL);
+}
+
 /* ---- call_soon and the thread-safe queue ------------------------------- */
 
 void rl_callback_init(rl_callback *cb, rl_callback_fn fn, void *data)
@@ -267,6 +310,7 @@ static void drain_threadsafe(rl_loop *loop)
     for (cb = rev; cb; cb = next) {
         next = cb->next_ts;
         cb->next_ts = NULL;
+        loop->stats.threadsafe_calls++;
         if (!cb->queued) {
             cb->queued = 1;
             rl_list_add_tail(&loop->ready, &cb->node);
@@ -287,6 +331,7 @@ static void run_ready(rl_loop *loop)
     while ((n = rl_list_pop(&todo))) {
         rl_callback *cb = rl_container_of(n, rl_callback, node);
         cb->queued = 0;
+        loop->stats.callbacks++;
         cb->fn(loop, cb);
         if (loop->brk) {
             /* put the rest back in front of what was queued meanwhile */
@@ -317,11 +362,13 @@ static int64_t loop_timeout(rl_loop *loop, bool nowait)
 
 static int loop_iterate(rl_loop *loop, bool nowait)
 {
+    uint64_t start;
     int64_t timeout;
     int ret;
 
     loop->brk = false;
-    loop->now = rl__clock_ns();
+    loop->now = start = rl__clock_ns();
+    loop->iter_wait_ns = 0;
     timeout = loop_timeout(loop, nowait);
     if (timeout != 0) {
         atomic_store(&loop->sleeping, 1);
@@ -335,6 +382,11 @@ static int loop_iterate(rl_loop *loop, bool nowait)
     drain_threadsafe(loop);
     rl__timers_expire(loop);
     run_ready(loop);
+    /* Once timing: one clock read per iteration, busy is what was not
+     * spent asleep. */
+    loop->stats.iterations++;
+    if (loop->timing)
+        loop->stats.busy_ns += rl__clock_ns() - start - loop->iter_wait_ns;
     return ret < 0 ? ret : 0;
 }
 

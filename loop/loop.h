@@ -49,26 +49,52 @@ struct rl_loop {
     void *block_arg;
     void *data; /* the embedder's */
 
+    /* Counted on the loop thread only; see rl_loop_stats(). The clock is
+     * read for wait_ns and busy_ns only once timing is set (by the first
+     * rl_loop_stats() or reset): until somebody asks, the loop reads no
+     * clock for them. block_t0: when the current sleep began (0: not
+     * timed); iter_wait_ns: how long this iteration slept. timers_started
+     * is timer_seq - timer_seq0. */
+    struct rl_loop_stats stats;
+    uint64_t block_t0;
+    uint64_t iter_wait_ns;
+    uint64_t timer_seq0;
+    bool timing;
+
     struct rl_loop_config cfg; /* with defaults filled in */
     unsigned disable;          /* features switched off (cfg | env) */
     int fallback_errno;
     char fallback_reason[192];
 };
 
+uint64_t rl__clock_ns(void);
+
 /*
  * Backends wrap the syscall that may sleep (timeout != 0) in these, and
- * dispatch no completion in between.
+ * dispatch no completion in between. The time in between (hooks included:
+ * retaking an interpreter lock is not the loop's work) is the loop's wait
+ * time: two clock reads per sleep once timing is on, none before.
  */
 static inline void rl__block_begin(rl_loop *loop)
 {
+    if (loop->timing)
+        loop->block_t0 = rl__clock_ns();
     if (loop->block_before)
         loop->block_before(loop, loop->block_arg);
 }
 
 static inline void rl__block_end(rl_loop *loop)
 {
+    uint64_t dt;
+
     if (loop->block_after)
         loop->block_after(loop, loop->block_arg);
+    if (loop->block_t0) {
+        dt = rl__clock_ns() - loop->block_t0;
+        loop->block_t0 = 0;
+        loop->stats.wait_ns += dt;
+        loop->iter_wait_ns += dt;
+    }
 }
 
 /* loop/timer.c */
@@ -78,8 +104,5 @@ void rl__timers_fini(rl_loop *loop);
 uint64_t rl__timers_next(const rl_loop *loop);
 /* Move timers due at loop->now to the ready queue, earliest first. */
 void rl__timers_expire(rl_loop *loop);
-
-/* loop/loop.c */
-uint64_t rl__clock_ns(void);
 
 #endif /* RL_LOOP_INTERNAL_H */

@@ -8,6 +8,26 @@
 
 #include "loop.h"
 
+/* Which opcodes move bytes in, and out (their res counts). */
+static const bool rl_opcode_received[RL_OP__COUNT] = {
+    [RL_OP_RECV] = true, [RL_OP_RECVMSG] = true, [RL_OP_READ] = true};
+static const bool rl_opcode_sent[RL_OP__COUNT] = {
+    [RL_OP_SEND] = true, [RL_OP_SENDMSG] = true, [RL_OP_WRITE] = true};
+
+static const char *const opcode_names[RL_OP__COUNT] = {
+    [RL_OP_NOP] = "nop",           [RL_OP_ACCEPT] = "accept",
+    [RL_OP_CONNECT] = "connect",   [RL_OP_RECV] = "recv",
+    [RL_OP_SEND] = "send",         [RL_OP_RECVMSG] = "recvmsg",
+    [RL_OP_SENDMSG] = "sendmsg",   [RL_OP_READ] = "read",
+    [RL_OP_WRITE] = "write",       [RL_OP_CLOSE] = "close",
+    [RL_OP_SHUTDOWN] = "shutdown", [RL_OP_POLL] = "poll",
+};
+
+const char *rl_opcode_name(unsigned opcode)
+{
+    return opcode < RL_OP__COUNT ? opcode_names[opcode] : NULL;
+}
+
 static inline void prep(rl_op *op, uint8_t opcode, int fd, rl_op_fn fn,
                         void *data)
 {
@@ -196,7 +216,10 @@ int rl_submit(rl_loop *loop, rl_op *op)
     if (ret < 0) {
         op->state = RL__OP_IDLE;
         loop->pending--;
+        return ret;
     }
+    loop->stats.ops_submitted++;
+    loop->stats.inflight[op->opcode]++;
     return ret;
 }
 
@@ -231,6 +254,14 @@ void rl__op_complete(rl_loop *loop, rl_op *op, int res, unsigned cflags,
     if (!(cflags & RL_CQE_MORE)) {
         op->state = RL__OP_IDLE;
         loop->pending--;
+        loop->stats.inflight[op->opcode]--;
+    }
+    loop->stats.completions++;
+    if (res > 0) {
+        if (rl_opcode_received[op->opcode])
+            loop->stats.bytes_received += (unsigned)res;
+        else if (rl_opcode_sent[op->opcode])
+            loop->stats.bytes_sent += (unsigned)res;
     }
     op->fn(loop, op);
 }

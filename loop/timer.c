@@ -133,6 +133,7 @@ void rl__timers_expire(rl_loop *loop)
     while (h->n && h->v[0].deadline <= loop->now) {
         rl_timer *t = h->v[0].t;
         heap_remove(h, t);
+        loop->stats.timers_fired++;
         rl_call_soon(loop, &t->expire);
     }
 }

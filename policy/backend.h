@@ -11,7 +11,7 @@
 
 #include "ringloop.h"
 
-#define RL_BACKEND_OPS_VERSION 2
+#define RL_BACKEND_OPS_VERSION 3
 
 struct rl_backend_ops {
     unsigned version;
@@ -78,6 +78,15 @@ struct rl_backend_ops {
      * RL_OP_CLOSE whose fd has no op submitted before it. 0 or -errno.
      */
     int (*flush)(rl_loop *loop);
+
+    /* Version 3. */
+
+    /*
+     * What the backend keeps itself (the rest it counts in loop->stats):
+     * add it to *out, or (out == NULL) take the current values as the new
+     * zero. May be NULL.
+     */
+    void (*stats)(rl_loop *loop, struct rl_loop_stats *out);
 };
 
 extern const struct rl_backend_ops rl__uring_ops;

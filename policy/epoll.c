@@ -56,6 +56,7 @@ struct fdent {
 };
 
 struct ep {
+    struct rl_loop_stats *st; /* the loop's counters */
     int epfd;
     int evfd;
     bool no_pwait2;
@@ -158,6 +159,7 @@ static int fd_set_events(struct ep *b, int fd, bool out)
         return 0;
     if ((e->flags & FD_REG) && out == !!(e->flags & FD_OUT))
         return 0;
+    b->st->epoll_ctl++;
     if (epoll_ctl(b->epfd, ctl, fd, &ev) < 0) {
         if (ctl == EPOLL_CTL_ADD && errno == EPERM) {
             e->flags |= FD_ALWAYS; /* a regular file: always ready */
@@ -167,6 +169,7 @@ static int fd_set_events(struct ep *b, int fd, bool out)
          * (ENOENT): the other call says what it holds. */
         if (errno == EEXIST || errno == ENOENT) {
             ctl = ctl == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+            b->st->epoll_ctl++;
             if (epoll_ctl(b->epfd, ctl, fd, &ev) == 0)
                 goto done;
         }
@@ -299,9 +302,19 @@ static int attempt(struct ep *b, rl_op *op, void **buf)
     int fd = op->fd;
     ssize_t r;
 
-    switch (op->opcode) {
-    case RL_OP_NOP:
+    /* Every try below is one syscall (or two, rarely: a readiness poll
+     * first, a retry without RWF_NOWAIT); count the kind. */
+    if (op->opcode == RL_OP_NOP)
         return 0;
+    if (op->opcode == RL_OP_RECV || op->opcode == RL_OP_RECVMSG ||
+        op->opcode == RL_OP_READ)
+        b->st->recv_calls++;
+    else if (op->opcode == RL_OP_SEND || op->opcode == RL_OP_SENDMSG ||
+             op->opcode == RL_OP_WRITE)
+        b->st->send_calls++;
+    else
+        b->st->other_calls++;
+    switch (op->opcode) {
     case RL_OP_ACCEPT:
         if (fd_blocking(b, fd) && !ready_now(fd, POLLIN))
             return -EAGAIN;
@@ -384,8 +397,10 @@ static void fd_forget(struct ep *b, int fd)
         return;
     cancel_fd(b, fd, false);
     if ((size_t)fd < b->nfds) {
-        if (b->fds[fd].flags & FD_REG)
+        if (b->fds[fd].flags & FD_REG) {
+            b->st->epoll_ctl++;
             epoll_ctl(b->epfd, EPOLL_CTL_DEL, fd, NULL);
+        }
         b->fds[fd].flags = 0;
     }
 }
@@ -455,6 +470,8 @@ static void try_poll(rl_loop *loop, rl_op *op, int *n)
         finish(b, op, r);
         return;
     }
+    if (!fresh)
+        b->st->other_calls++;
     if (!fresh && poll(&p, 1, 0) > 0 && !(op->flags & RL_F_MULTISHOT)) {
         finish(b, op, p.revents);
         return;
@@ -481,6 +498,7 @@ static int run_tries(rl_loop *loop)
         q = op_q[op->opcode];
         if (op->opcode == RL_OP_CLOSE) {
             fd_forget(b, op->fd); /* its ops are done before the close */
+            b->st->other_calls++;
             finish(b, op, close(op->fd) < 0 ? -errno : 0);
         } else if (q < 0) {
             finish(b, op, attempt(b, op, &buf));
@@ -587,6 +605,7 @@ static int wait_events(rl_loop *loop, int64_t ns)
 
     if (ns)
         rl__block_begin(loop);
+    b->st->epoll_wait++;
     if (ns > 0 && !b->no_pwait2) {
         r = epoll_pwait2(b->epfd, b->ev, NEVENTS, &ts, NULL);
         b->no_pwait2 = r < 0 && errno == ENOSYS;
@@ -628,6 +647,7 @@ static int ep_wait(rl_loop *loop, int64_t timeout_ns)
                 n += dispatch(loop, (int)b->ev[i].data.u64, b->ev[i].events);
                 continue;
             }
+            b->st->other_calls++;
             woken = read(b->evfd, &v, sizeof(v)) != 0; /* drain */
         }
         n += flush_done(loop);
@@ -662,6 +682,7 @@ static int ep_flush(rl_loop *loop)
             continue;
         fd_forget(b, op->fd);
         next = n->next; /* fd_forget may have finished ops after op */
+        b->st->other_calls++;
         finish(b, op, close(op->fd) < 0 ? -errno : 0);
     }
     return 0;
@@ -753,6 +774,7 @@ static int ep_init(rl_loop *loop, const struct rl_loop_config *cfg,
         snprintf(why, whylen, "epoll backend: out of memory");
         return -ENOMEM;
     }
+    b->st = &loop->stats;
     rl_list_init(&b->submitted);
     rl_list_init(&b->batch);
     rl_list_init(&b->done);
@@ -814,4 +836,5 @@ const struct rl_backend_ops rl__epoll_ops = {
     .fd_closed = ep_fd_closed,
     .fork = ep_fork,
     .flush = ep_flush,
+    .stats = NULL, /* everything is counted in loop->stats */
 };

@@ -12,10 +12,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/python_env.sh"
 
 # trustme makes the TLS tests' certificates. The servers of the README's
-# recipes (test_servers_recipes.py) and the clients that talk to them.
+# recipes (test_servers_recipes.py) and the clients that talk to them;
+# uvicorn also serves test_stats.py's app (--loop ringloop:new_event_loop),
+# httptools test_bench.py's application scenarios.
 venv_require pytest=pytest trustme=trustme
 venv_require uvicorn=uvicorn uvicorn_worker=uvicorn-worker gunicorn=gunicorn \
-    aiohttp=aiohttp hypercorn=hypercorn httpx=httpx websockets=websockets
+    aiohttp=aiohttp hypercorn=hypercorn httpx=httpx websockets=websockets \
+    httptools=httptools
 install_ringloop py RINGLOOP_WERROR=ON
 
 echo "== python $pyver: pytest tests/python"

@@ -155,16 +155,22 @@ static int get_sqe(struct rl_uring *u, struct io_uring_sqe **out)
     int ret;
 
     *out = io_uring_get_sqe(&u->ring);
-    if (*out)
+    if (*out) {
+        u->loop->stats.sqes_submitted++;
         return 0;
+    }
     ret = rl__uring_enable(u);
     if (ret < 0)
         return ret;
+    u->loop->stats.io_uring_enter++;
     ret = io_uring_submit(&u->ring);
     if (ret < 0)
         return ret;
     *out = io_uring_get_sqe(&u->ring);
-    return *out ? 0 : -EBUSY;
+    if (!*out)
+        return -EBUSY;
+    u->loop->stats.sqes_submitted++;
+    return 0;
 }
 
 /* ---- provided buffers --------------------------------------------------- */
@@ -448,6 +454,8 @@ static void rearm_or_defer(struct rl_uring *u, rl_op *op)
     ret = arm(u, op);
     if (ret < 0)
         defer_final(u, op, ret);
+    else
+        u->loop->stats.multishot_rearms++;
 }
 
 int rl__uring_arm_timeout(struct rl_uring *u, int64_t timeout_ns)
@@ -606,8 +614,10 @@ static int cancel_fd(struct rl_uring *u, int fd, bool link)
     /* The linked pair must go in one submission. */
     if (link && io_uring_sq_space_left(&u->ring) < 2) {
         ret = rl__uring_enable(u);
-        if (ret == 0)
+        if (ret == 0) {
+            u->loop->stats.io_uring_enter++;
             ret = io_uring_submit(&u->ring);
+        }
         if (ret < 0)
             return ret;
     }
@@ -776,6 +786,7 @@ static unsigned on_recv_buffer(struct rl_uring *u, rl_op *op,
     if (recycle)
         bufring_recycle(u, bid);
     if (c->res == -ENOBUFS) {
+        u->loop->stats.recv_enobufs++;
         /* Never shown: wait for buffers, then re-arm (if the kernel did
          * not keep it armed). */
         if (more)
@@ -800,9 +811,10 @@ static unsigned recv_emulated(struct rl_uring *u, rl_op *op)
     ssize_t n;
     int err;
 
-    do
+    do {
+        u->loop->stats.recv_calls++;
         n = recv(op->fd, u->scratch, u->br_size, MSG_DONTWAIT);
-    while (n < 0 && errno == EINTR);
+    } while (n < 0 && errno == EINTR);
     if (n > 0) {
         rearm_or_defer(u, op);
         rl__op_complete(u->loop, op, (int)n, RL_CQE_MORE | RL_CQE_BUFFER,

@@ -198,6 +198,7 @@ static int ring_create(struct rl_uring *u, unsigned sq_entries, unsigned flags,
         goto err_close_efd;
     }
     u->ring_ok = true;
+    u->koverflow_base = 0; /* a new ring counts from 0 */
     return 0;
 
 err_close_efd:
@@ -356,6 +357,7 @@ static int enter(struct rl_uring *u, int64_t timeout_ns)
     if (timeout_ns == 0) {
         if (idle(u))
             return 0;
+        u->loop->stats.io_uring_enter++;
         return io_uring_submit_and_get_events(&u->ring);
     }
     if (timeout_ns > 0 && !(u->features & RL_FEAT_EXT_ARG)) {
@@ -372,8 +374,13 @@ static int enter(struct rl_uring *u, int64_t timeout_ns)
     if (timeout_ns > 0) {
         ts.tv_sec = timeout_ns / 1000000000;
         ts.tv_nsec = timeout_ns % 1000000000;
+        /* liburing skips the syscall when a CQE is there and nothing is
+         * to be submitted */
+        u->loop->stats.io_uring_enter +=
+            !io_uring_cq_ready(&u->ring) || io_uring_sq_ready(&u->ring);
         ret = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
     } else {
+        u->loop->stats.io_uring_enter++;
         ret = io_uring_submit_and_wait(&u->ring, 1);
     }
     rl__block_end(u->loop);
@@ -392,11 +399,23 @@ static unsigned drain(struct rl_uring *u)
     unsigned n, i, seen = 0, delivered = 0;
 
     while (seen < u->cq_entries) {
+        /* One overflow (the kernel keeps what did not fit, NODROP) counts
+         * once, however many batches it takes to flush. liburing's peek
+         * flushes it with an enter when the CQ is empty. */
+        if (io_uring_cq_has_overflow(&u->ring)) {
+            u->loop->stats.cq_overflows += !u->cq_overflowed;
+            u->loop->stats.io_uring_enter += !io_uring_cq_ready(&u->ring);
+            u->cq_overflowed = true;
+        } else {
+            u->cq_overflowed = false;
+        }
         n = io_uring_peek_batch_cqe(&u->ring, cqes, RL_URING_CQE_BATCH);
         if (n == 0) {
             /* NODROP kept what did not fit; flush it into the CQ. */
-            if (!io_uring_cq_has_overflow(&u->ring) ||
-                io_uring_get_events(&u->ring) < 0 ||
+            if (!io_uring_cq_has_overflow(&u->ring))
+                break;
+            u->loop->stats.io_uring_enter++;
+            if (io_uring_get_events(&u->ring) < 0 ||
                 !io_uring_cq_ready(&u->ring))
                 break;
             continue;
@@ -407,6 +426,7 @@ static unsigned drain(struct rl_uring *u)
             c[i].flags = cqes[i]->flags;
         }
         io_uring_cq_advance(&u->ring, n);
+        u->loop->stats.cqes_reaped += n;
         seen += n;
         for (i = 0; i < n; i++)
             delivered += rl__uring_dispatch(u, &c[i]);
@@ -458,6 +478,7 @@ static int uring_flush(rl_loop *loop)
     ret = rl__uring_enable(u);
     if (ret < 0 || idle(u))
         return ret;
+    u->loop->stats.io_uring_enter++;
     ret = io_uring_submit_and_get_events(&u->ring);
     return ret < 0 && !transient(ret) ? ret : 0;
 }
@@ -505,6 +526,22 @@ static int uring_fork(rl_loop *loop)
     return ring_create(u, u->sq_entries, u->setup_flags, why, sizeof(why));
 }
 
+/* The kernel's count of completions it dropped (none with NODROP unless it
+ * ran out of memory), from the zero that the last reset took. */
+static void uring_stats(rl_loop *loop, struct rl_loop_stats *out)
+{
+    struct rl_uring *u = loop->backend;
+    unsigned now;
+
+    if (!u->ring_ok)
+        return;
+    now = IO_URING_READ_ONCE(*u->ring.cq.koverflow);
+    if (out)
+        out->cq_dropped += now - u->koverflow_base;
+    else
+        u->koverflow_base = now;
+}
+
 const struct rl_backend_ops rl__uring_ops = {
     .version = RL_BACKEND_OPS_VERSION,
     .name = "uring",
@@ -519,4 +556,5 @@ const struct rl_backend_ops rl__uring_ops = {
     .fd_closed = rl__uring_fd_closed,
     .fork = uring_fork,
     .flush = uring_flush,
+    .stats = uring_stats,
 };

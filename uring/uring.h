@@ -53,7 +53,9 @@ struct rl_uring {
     unsigned features;    /* RL_FEAT_* in use */
     unsigned sq_entries;
     unsigned cq_entries;
-    bool ring_ok;     /* false only after a failed re-creation in fork */
+    bool ring_ok;            /* false only after a failed re-creation in fork */
+    unsigned koverflow_base; /* *ring.cq.koverflow at the last stats reset */
+    bool cq_overflowed;      /* the last drain found the CQ overflowed */
     bool need_enable; /* created IORING_SETUP_R_DISABLED, not enabled yet */
 
     /* wake(): an eventfd whose read is kept armed in the ring */

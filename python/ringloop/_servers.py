@@ -20,14 +20,19 @@ from typing import Any, Callable, Iterable
 from . import _ext
 from ._compat import (_HAS_IPv6, _PY312, _PY313, _check_ssl_socket,
                       _set_reuseport, _shutdown_timeout_arg, _unset)
+from ._transports import TransportMixin, _SocketTransport
 
 logger = logging.getLogger("asyncio")
 
 _ACCEPT_RETRY_DELAY = 1.0  # asyncio.constants.ACCEPT_RETRY_DELAY
 
 
-class Server(asyncio.AbstractServer):
-    """What create_server() returns (asyncio.Server's API)."""
+class Server(_ext.ServerBase, asyncio.AbstractServer):
+    """What create_server() returns (asyncio.Server's API).
+
+    _attach, _detach, _active_count and _clients are ServerBase's, in C:
+    transports attach and detach without a Python frame.
+    """
 
     def __init__(self, loop: Any, sockets: list[socket.socket],
                  protocol_factory: Callable[[], Any], backlog: int,
@@ -51,19 +56,6 @@ class Server(asyncio.AbstractServer):
 
     def __repr__(self) -> str:
         return f"<{self.__class__.__name__} sockets={self.sockets!r}>"
-
-    def _attach(self, transport: Any = None) -> None:
-        assert self._sockets is not None
-        self._active_count += 1
-        if transport is not None:
-            self._clients.add(transport)
-
-    def _detach(self, transport: Any = None) -> None:
-        self._active_count -= 1
-        if transport is not None:
-            self._clients.discard(transport)
-        if self._active_count == 0 and self._sockets is None:
-            self._wakeup()
 
     def _wakeup(self) -> None:
         waiters = self._waiters
@@ -168,10 +160,17 @@ class _AcceptorSlot:
     """One listening socket of a Server and its C Acceptor.
 
     Made when the server starts serving, the Acceptor keeps a copy of that
-    context and calls _accepted in a fresh copy of it per connection, as
-    asyncio's accept reader and _accept_connection2 task: the protocol
-    factory and the transport's callbacks see what the task that started
-    serving had set, and no connection sees another's changes.
+    context and sets up each connection in a fresh copy of it, as asyncio's
+    accept reader and _accept_connection2 task: the protocol factory and
+    the transport's callbacks see what the task that started serving had
+    set, and no connection sees another's changes.
+
+    A plain server's connections are set up by the Acceptor, in C, with no
+    Python frame of ours: the socket object, the protocol, the transport,
+    connection_made and _start_reading, as _accepted does below. _accepted
+    runs for TLS servers, for a loop with its own _make_socket_transport
+    (its type's or its own attribute, checked at each start), in debug
+    mode, and on accept errors.
     """
 
     def __init__(self, server: Server, sock: socket.socket) -> None:
@@ -179,7 +178,14 @@ class _AcceptorSlot:
         self.sock = sock
         self.family, self.type, self.proto = sock.family, sock.type, sock.proto
         self.retry: Any = None
-        self.acceptor = _ext.Acceptor(server._loop, sock, self._accepted)
+        plain: dict[str, Any] = {}
+        if server._ssl_context is None:
+            plain = dict(
+                server=server, protocol_factory=server._protocol_factory,
+                transport_type=_SocketTransport,
+                make_socket_transport=TransportMixin._make_socket_transport)
+        self.acceptor = _ext.Acceptor(server._loop, sock, self._accepted,
+                                      **plain)
         self.acceptor.start()
 
     def close(self) -> None:

@@ -391,6 +391,7 @@ static PyObject *dgram_sendto_impl(DgramObject *d, PyObject *const *args,
                           alen)
                  : send(t->fd, v.buf, (size_t)v.len,
                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        rl_loop_stats_count(t->loop->rl, RL_STATS_SEND, n);
         if (n >= 0 || (errno != EAGAIN && errno != EINTR)) {
             int err = errno;
             PyBuffer_Release(&v);

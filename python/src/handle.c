@@ -375,6 +375,24 @@ static int log_slow(HandleObject *h, double dt)
     return r ? 0 : -1;
 }
 
+/* Debug mode: h's callback took dt >= slow_callback_duration; count it
+ * for loop.stats() and keep the slowest one's repr. No exception set on
+ * return. */
+static void note_slow(LoopObject *loop, HandleObject *h, double dt)
+{
+    loop->slow_count++;
+    if (dt > loop->slow_worst || !loop->slow_desc) {
+        PyObject *desc = PyObject_Repr((PyObject *)h);
+
+        if (!desc) {
+            PyErr_Clear();
+            return;
+        }
+        Py_XSETREF(loop->slow_desc, desc);
+        loop->slow_worst = dt;
+    }
+}
+
 int rlpy_handle_invoke(HandleObject *h)
 {
     LoopObject *loop = h->loop;
@@ -411,8 +429,10 @@ int rlpy_handle_invoke(HandleObject *h)
         ret = report_exception(h, callback, args, exc);
     if (debug) {
         double dt = rlpy_monotonic() - t0;
-        if (ret == 0 && dt >= loop->slow_callback_duration)
+        if (ret == 0 && dt >= loop->slow_callback_duration) {
+            note_slow(loop, h, dt);
             ret = log_slow(h, dt);
+        }
         Py_CLEAR(loop->current_handle);
     }
     Py_DECREF(callback);

@@ -19,15 +19,6 @@
 
 /* ---- checks asyncio makes ---------------------------------------------- */
 
-int rlpy_loop_check_closed(LoopObject *loop)
-{
-    if (loop->closed) {
-        PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
-        return -1;
-    }
-    return 0;
-}
-
 static int check_thread(LoopObject *loop)
 {
     if (loop->thread_id && loop->thread_id != PyThread_get_thread_ident()) {
@@ -51,18 +42,6 @@ static int check_callback(LoopObject *loop, PyObject *callback,
     Py_DECREF(fn);
     Py_XDECREF(r);
     return r ? 0 : -1;
-}
-
-void rlpy_loop_stash_exc(LoopObject *loop, PyObject *exc)
-{
-    if (!exc)
-        return;
-    if (loop->pending_exc)
-        Py_DECREF(exc); /* the first one wins, as it would in asyncio */
-    else
-        loop->pending_exc = exc;
-    if (loop->rl && loop->running)
-        rl_loop_break(loop->rl);
 }
 
 /* ---- the GIL around the backend's sleep -------------------------------- */
@@ -277,6 +256,7 @@ static void loop_dealloc(LoopObject *self)
     loop_teardown(self);
     Py_CLEAR(self->pending_exc);
     Py_CLEAR(self->current_handle);
+    Py_CLEAR(self->slow_desc);
     Py_CLEAR(self->backend);
     Py_CLEAR(self->fallback_reason);
     Py_CLEAR(self->features);
@@ -487,6 +467,28 @@ static PyObject *loop_create_future(LoopObject *self, PyObject *unused)
 /* ---- running ----------------------------------------------------------- */
 
 /*
+ * RINGLOOP_STATS_SOCKET=path: ringloop.stats serves the loop's stats() on
+ * a Unix socket (set up once per loop; see ringloop/stats.py). Looked up
+ * once per run_forever(), never per iteration. A failure is reported, and
+ * the loop runs anyway.
+ */
+static void maybe_serve_stats(LoopObject *self)
+{
+    const char *path = getenv("RINGLOOP_STATS_SOCKET");
+    PyObject *mod, *r = NULL;
+
+    if (!path || !*path)
+        return;
+    mod = PyImport_ImportModule("ringloop.stats");
+    if (mod)
+        r = PyObject_CallMethod(mod, "_serve", "Os", (PyObject *)self, path);
+    if (!r)
+        PyErr_WriteUnraisable((PyObject *)self);
+    Py_XDECREF(r);
+    Py_XDECREF(mod);
+}
+
+/*
  * The loop of run_forever(): one asyncio iteration per rl_loop_run() until
  * stop(). The Python side (ringloop/_loop.py) does the set-up around it:
  * the running-loop slot, asyncgen hooks, origin tracking.
@@ -504,6 +506,7 @@ static PyObject *loop_run_forever_impl(LoopObject *self, PyObject *unused)
                         "This event loop is already running");
         return NULL;
     }
+    maybe_serve_stats(self);
     Py_INCREF(self);
     self->running = true;
     self->thread_id = PyThread_get_thread_ident();
@@ -594,6 +597,106 @@ static PyObject *loop_check_thread(LoopObject *self, PyObject *unused)
     if (check_thread(self) < 0)
         return NULL;
     Py_RETURN_NONE;
+}
+
+/* ---- stats() ------------------------------------------------------------ */
+
+static int put(PyObject *d, const char *key, PyObject *v)
+{
+    int r;
+
+    if (!v)
+        return -1;
+    r = PyDict_SetItemString(d, key, v);
+    Py_DECREF(v);
+    return r;
+}
+
+#define PUT_U64(d, k, v) put(d, k, PyLong_FromUnsignedLongLong(v))
+
+static PyObject *loop_stats(LoopObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"reset", NULL};
+    struct rl_loop_stats st;
+    PyObject *d = NULL, *sys = NULL, *inflight = NULL;
+    bool uring;
+    int reset = 0, fail = 0;
+    double busy, wait;
+    unsigned i;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$p:stats", kwlist, &reset))
+        return NULL;
+    if (rlpy_loop_check_closed(self) < 0)
+        return NULL;
+    rl_loop_stats(self->rl, &st);
+    uring = rl_loop_backend(self->rl) == RL_BACKEND_URING;
+    busy = (double)st.busy_ns / 1e9;
+    wait = (double)st.wait_ns / 1e9;
+    if (!(d = PyDict_New()) || !(sys = PyDict_New()) ||
+        !(inflight = PyDict_New()))
+        goto err;
+    fail |= put(d, "backend", Py_NewRef(self->backend));
+    fail |= PUT_U64(d, "iterations", st.iterations);
+    fail |= put(d, "busy_seconds", PyFloat_FromDouble(busy));
+    fail |= put(d, "wait_seconds", PyFloat_FromDouble(wait));
+    fail |= put(d, "utilization",
+                PyFloat_FromDouble(busy + wait > 0 ? busy / (busy + wait) : 0));
+    fail |= PUT_U64(d, "callbacks", st.callbacks);
+    fail |= PUT_U64(d, "completions", st.completions);
+    fail |= PUT_U64(d, "ops_submitted", st.ops_submitted);
+    fail |= PUT_U64(d, "threadsafe_calls", st.threadsafe_calls);
+    fail |= PUT_U64(d, "timers_started", st.timers_started);
+    fail |= PUT_U64(d, "timers_fired", st.timers_fired);
+    fail |= PUT_U64(d, "timers_armed", st.timers_armed);
+    fail |= PUT_U64(d, "bytes_received", st.bytes_received);
+    fail |= PUT_U64(d, "bytes_sent", st.bytes_sent);
+    fail |= PUT_U64(d, "pending", st.pending);
+    for (i = 0; i < RL_OP__COUNT; i++)
+        fail |= PUT_U64(inflight, rl_opcode_name(i), st.inflight[i]);
+    fail |= put(d, "inflight", Py_NewRef(inflight));
+    if (uring) {
+        fail |= PUT_U64(sys, "io_uring_enter", st.io_uring_enter);
+    } else {
+        fail |= PUT_U64(sys, "epoll_wait", st.epoll_wait);
+        fail |= PUT_U64(sys, "epoll_ctl", st.epoll_ctl);
+    }
+    fail |= PUT_U64(sys, "recv", st.recv_calls);
+    fail |= PUT_U64(sys, "send", st.send_calls);
+    fail |= PUT_U64(sys, "other", st.other_calls);
+    fail |= put(d, "syscalls", Py_NewRef(sys));
+    fail |= PUT_U64(d, "syscalls_total",
+                    st.io_uring_enter + st.epoll_wait + st.epoll_ctl +
+                        st.recv_calls + st.send_calls + st.other_calls);
+    if (uring) {
+        fail |= PUT_U64(d, "sqes_submitted", st.sqes_submitted);
+        fail |= PUT_U64(d, "cqes_reaped", st.cqes_reaped);
+        fail |= PUT_U64(d, "cq_overflows", st.cq_overflows);
+        fail |= PUT_U64(d, "cq_dropped", st.cq_dropped);
+        fail |= PUT_U64(d, "recv_enobufs", st.recv_enobufs);
+        fail |= PUT_U64(d, "multishot_rearms", st.multishot_rearms);
+    }
+    fail |= put(d, "slow_callbacks", PyLong_FromUnsignedLong(self->slow_count));
+    fail |= put(d, "slowest_callback_seconds",
+                PyFloat_FromDouble(self->slow_worst));
+    fail |= put(d, "slowest_callback",
+                Py_NewRef(self->slow_desc ? self->slow_desc : Py_None));
+    if (fail)
+        goto err;
+    if (reset) {
+        rl_loop_stats_reset(self->rl);
+        self->slow_count = 0;
+        self->slow_worst = 0;
+        Py_CLEAR(self->slow_desc);
+    }
+    Py_DECREF(sys);
+    Py_DECREF(inflight);
+    return d;
+
+err:
+    Py_XDECREF(d);
+    Py_XDECREF(sys);
+    Py_XDECREF(inflight);
+    return NULL;
 }
 
 static PyObject *loop_add_reader(LoopObject *self, PyObject *const *args,
@@ -739,6 +842,11 @@ static PyMethodDef loop_methods[] = {
     {"_run_forever_impl", (PyCFunction)loop_run_forever_impl, METH_NOARGS,
      NULL},
     {"_close_impl", (PyCFunction)loop_close_impl, METH_NOARGS, NULL},
+    {"stats", (PyCFunction)(void (*)(void))loop_stats,
+     METH_VARARGS | METH_KEYWORDS,
+     "stats(*, reset=False)\n--\n\n"
+     "What the loop has been doing: a dict of counters (see the README's\n"
+     "'Loop statistics'). reset=True zeroes the counters after reading."},
     {"_check_closed", (PyCFunction)loop_check_closed, METH_NOARGS, NULL},
     {"_check_thread", (PyCFunction)loop_check_thread, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},

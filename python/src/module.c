@@ -1,97 +1,8 @@
 /*
- * ringloop._ext: module state, Py_mod_exec and the helpers the types share.
+ * ringloop._ext: module state and Py_mod_exec (the helpers the types share
+ * are in util.c).
  */
-#include <time.h>
-
 #include "pyloop.h"
-
-/* ---- helpers ----------------------------------------------------------- */
-
-rlpy_state *rlpy_state_of_type(PyTypeObject *tp)
-{
-    PyObject *mro = tp->tp_mro;
-    Py_ssize_t i, n;
-
-    /* A Python subclass of Loop has no module: walk to our base type. */
-    n = mro ? PyTuple_GET_SIZE(mro) : 0;
-    for (i = 0; i < n; i++) {
-        PyTypeObject *t = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
-        PyObject *mod;
-
-        if (!(t->tp_flags & Py_TPFLAGS_HEAPTYPE))
-            continue;
-        mod = PyType_GetModule(t);
-        if (!mod) {
-            PyErr_Clear();
-            continue;
-        }
-        if (PyModule_GetDef(mod) == &rlpy_module)
-            return PyModule_GetState(mod);
-    }
-    PyErr_SetString(PyExc_TypeError, "not a ringloop type");
-    return NULL;
-}
-
-PyObject *rlpy_support(rlpy_state *st, const char *name)
-{
-    if (!st->support) {
-        st->support = PyImport_ImportModule("ringloop._support");
-        if (!st->support)
-            return NULL;
-    }
-    return PyObject_GetAttrString(st->support, name);
-}
-
-PyObject *rlpy_exc_take(void)
-{
-#if PY_VERSION_HEX >= 0x030C0000
-    return PyErr_GetRaisedException();
-#else
-    PyObject *type, *value, *tb;
-
-    PyErr_Fetch(&type, &value, &tb);
-    if (!type)
-        return NULL;
-    PyErr_NormalizeException(&type, &value, &tb);
-    if (tb) {
-        PyException_SetTraceback(value, tb);
-        Py_DECREF(tb);
-    }
-    Py_DECREF(type);
-    return value;
-#endif
-}
-
-void rlpy_exc_restore(PyObject *exc)
-{
-#if PY_VERSION_HEX >= 0x030C0000
-    PyErr_SetRaisedException(exc);
-#else
-    PyErr_Restore(Py_NewRef(Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
-#endif
-}
-
-int rlpy_transport_layout_check(PyObject *base)
-{
-    /* asyncio.BaseTransport has __slots__ = ('_extra',): one object slot
-     * right after the object header, which our structs start with. */
-    if (!PyType_Check(base) ||
-        ((PyTypeObject *)base)->tp_basicsize !=
-            (Py_ssize_t)(sizeof(PyObject) + sizeof(PyObject *))) {
-        PyErr_Format(PyExc_ImportError,
-                     "unexpected layout of asyncio transport type %R", base);
-        return -1;
-    }
-    return 0;
-}
-
-double rlpy_monotonic(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ---- module ------------------------------------------------------------ */
 
@@ -250,6 +161,7 @@ static int rlpy_exec(PyObject *mod)
           add_type(mod, &rlpy_loop_spec, NULL, &st->LoopType) < 0 ||
           add_type(mod, &rlpy_sockop_spec, NULL, &st->SockOpType) < 0 ||
           add_type(mod, &rlpy_acceptor_spec, NULL, &st->AcceptorType) < 0 ||
+          add_type(mod, &rlpy_server_spec, NULL, &st->ServerBaseType) < 0 ||
           add_transport_types(mod, st, transport, dtransport) < 0;
     Py_DECREF(transport);
     Py_DECREF(dtransport);
@@ -281,6 +193,7 @@ static int rlpy_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->StreamType);
     Py_VISIT(st->SockOpType);
     Py_VISIT(st->AcceptorType);
+    Py_VISIT(st->ServerBaseType);
     Py_VISIT(st->DgramType);
     Py_VISIT(st->Future);
     Py_VISIT(st->support);
@@ -305,6 +218,7 @@ static int rlpy_clear(PyObject *mod)
     Py_CLEAR(st->StreamType);
     Py_CLEAR(st->SockOpType);
     Py_CLEAR(st->AcceptorType);
+    Py_CLEAR(st->ServerBaseType);
     Py_CLEAR(st->DgramType);
     Py_CLEAR(st->Future);
     Py_CLEAR(st->support);

@@ -2,7 +2,9 @@
  * ringloop._ext: the CPython extension's shared declarations.
  *
  * One file per asyncio concept:
- *   module.c   module state, Py_mod_exec, helpers shared by the types
+ *   util.c     what every type calls, below the types: the module state,
+ *              exceptions, the clock, the loop's closed check and stash
+ *   module.c   module state and Py_mod_exec: registers the types
  *   loop.c     ringloop._ext.Loop: scheduling, the run loop, close
  *   handle.c   Handle and TimerHandle, and running a callback
  *   fdwatch.c  add_reader/add_writer: level-triggered fd watches
@@ -10,7 +12,9 @@
  *   transport.c, streamio.c, stream.c, pipe.c, datagram.c, wqueue.c,
  *   cork.c     the transports, declared in transport.h
  *   sock.c     sock_* methods (tried at once, else after a readiness poll)
- *   acceptor.c the server Acceptor (multishot accept)
+ *   acceptor.c the server Acceptor (multishot accept), which sets up
+ *              plain connections (socket, protocol, transport) in C
+ *   server.c   ServerBase: Server's transport count and client set
  * Transports and sock_* operations hold their own rl_op structs and find
  * the loop's rl_loop in LoopObject.rl. sock_* ops count themselves in the
  * fd table (struct rlpy_fdslot.nops) so that the backend forgets an fd once
@@ -95,6 +99,7 @@ typedef struct rlpy_state {
     PyTypeObject *StreamType;
     PyTypeObject *SockOpType;
     PyTypeObject *AcceptorType;
+    PyTypeObject *ServerBaseType;
     PyTypeObject *DgramType;
     PyObject *Future;  /* asyncio.Future */
     PyObject *support; /* ringloop._support, imported on first use */
@@ -185,6 +190,11 @@ struct LoopObject {
     int cork_depth;
     unsigned long thread_id;
     double slow_callback_duration;
+    /* stats(): callbacks slower than slow_callback_duration (debug mode
+     * only) and the slowest one (seconds, repr). */
+    unsigned long slow_count;
+    double slow_worst;
+    PyObject *slow_desc; /* a str, or NULL */
     int debug;
     bool closed;
     bool stopping;
@@ -229,6 +239,8 @@ static inline void rlpy_ctx_exit(PyObject *entered)
 
 /* ---- module.c ---------------------------------------------------------- */
 extern PyModuleDef rlpy_module;
+
+/* ---- util.c ------------------------------------------------------------ */
 rlpy_state *rlpy_state_of_type(PyTypeObject *tp);
 /* A new reference to ringloop._support.<name>, or NULL. */
 PyObject *rlpy_support(rlpy_state *st, const char *name);
@@ -240,13 +252,14 @@ void rlpy_exc_restore(PyObject *exc);
 int rlpy_transport_layout_check(PyObject *base);
 /* CLOCK_MONOTONIC in seconds: the core's clock. */
 double rlpy_monotonic(void);
-
-/* ---- loop.c ------------------------------------------------------------ */
-extern PyType_Spec rlpy_loop_spec;
+/* RuntimeError("Event loop is closed") and -1 when it is. */
 int rlpy_loop_check_closed(LoopObject *loop);
 /* Keep exc (stolen) to re-raise from run_forever and stop the ready phase:
  * what KeyboardInterrupt or SystemExit in a callback does. */
 void rlpy_loop_stash_exc(LoopObject *loop, PyObject *exc);
+
+/* ---- loop.c ------------------------------------------------------------ */
+extern PyType_Spec rlpy_loop_spec;
 
 /* ---- handle.c ---------------------------------------------------------- */
 extern PyType_Spec rlpy_handle_spec;
@@ -332,5 +345,14 @@ PyObject *rlpy_sock_wait_writable(LoopObject *, PyObject *sock);
 
 /* ---- acceptor.c -------------------------------------------------------- */
 extern PyType_Spec rlpy_acceptor_spec;
+
+/* ---- server.c ---------------------------------------------------------- */
+extern PyType_Spec rlpy_server_spec;
+/* server._attach(transport) / server._detach(transport), with no Python
+ * frame for a ServerBase (ringloop's Server): a transport calls the first
+ * when it is made for a server, the second after its connection_lost().
+ * transport may be Py_None (counted only). 0, or -1 with an exception. */
+int rlpy_server_attach(PyObject *server, PyObject *transport);
+int rlpy_server_detach(PyObject *server, PyObject *transport);
 
 #endif /* RINGLOOP_PYLOOP_H */

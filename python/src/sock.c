@@ -23,7 +23,7 @@
 
 #include "pyloop.h"
 
-enum sock_kind {
+enum sock_kind { /* the receiving kinds first, then the sending ones */
     K_RECV,
     K_RECV_INTO,
     K_RECVFROM,
@@ -45,6 +45,7 @@ struct sockcall {
     struct sockaddr_storage addr;
     socklen_t addrlen;
     Py_ssize_t done; /* K_SENDALL: bytes sent so far */
+    LoopObject *loop; /* borrowed (a SockOp holds it): counts the call */
     int kind, fd;
     int family, type, proto; /* K_ACCEPT: the new socket's */
     bool view_held;
@@ -165,6 +166,10 @@ static ssize_t call_syscall(struct sockcall *c)
             n = 0;
             break;
         }
+        if (c->kind <= K_RECVFROM_INTO)
+            rl_loop_stats_count(c->loop->rl, RL_STATS_RECV, n);
+        else if (c->kind <= K_SENDTO)
+            rl_loop_stats_count(c->loop->rl, RL_STATS_SEND, n);
     } while (n < 0 && errno == EINTR);
     return n;
 }
@@ -598,6 +603,7 @@ static int call_init(struct sockcall *c, LoopObject *loop, PyObject *sock,
     c->kind = kind;
     if (rlpy_loop_check_closed(loop) < 0)
         return -1;
+    c->loop = loop;
     if (check && loop->debug && check_nonblocking(sock) < 0)
         return -1;
     c->fd = rlpy_sock_fd(sock);

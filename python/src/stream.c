@@ -71,6 +71,7 @@ static void socket_flush(TransportObject *t)
         return;
     rlpy_wq_iov(&s->wq);
     sent = sendmsg(t->fd, &s->wq.msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    rl_loop_stats_count(t->loop->rl, RL_STATS_SEND, sent); /* stats */
     if (sent < 0) {
         if (errno != EAGAIN && errno != EINTR) {
             rlpy_wq_clear(&s->wq);

@@ -597,6 +597,7 @@ static int write_one(StreamObject *s, PyObject *data)
     }
     if (idle) {
         n = ops->write_now(t->fd, v.buf, (size_t)v.len);
+        rl_loop_stats_count(t->loop->rl, RL_STATS_SEND, n); /* stats */
         if (n < 0 && errno != EAGAIN && errno != EINTR) {
             PyBuffer_Release(&v);
             fatal_error(s, rlpy_oserror(errno),

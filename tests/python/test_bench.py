@@ -1,10 +1,14 @@
 """Smoke test of the comparative benchmark (python -m ringloop.bench): an
 ultra-short run on the ringloop loops, then the shape of its JSON and the
-proof that every server echoed correctly. No assertion on any timing."""
+proof that every server echoed correctly; one round of the application and
+connection-per-request scenarios; the targets report. No assertion on any
+timing."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import subprocess
 import sys
 from typing import Any
@@ -14,7 +18,8 @@ import pytest
 from ringloop._tools import find_tool
 from ringloop.bench import _report
 from ringloop.bench._loops import missing_reason
-from ringloop.bench._runner import Settings, run_echo
+from ringloop.bench._runner import (Settings, find_raw_server, find_wrk,
+                                    run_echo, run_http, run_raw_echo)
 
 try:
     LOADGEN: str | None = find_tool("ringloop-loadgen")
@@ -35,12 +40,13 @@ def test_bench_smoke(tmp_path: Any) -> None:
     argv = [sys.executable, "-m", "ringloop.bench", "--loops", ",".join(LOOPS),
             "--duration", "0.2", "--warmup", "0.05", "--rounds", "1",
             "--micro-n", "2000", "--micro-reps", "1", "--no-chart",
-            "--out", str(tmp_path)]
+            "--no-raw", "--out", str(tmp_path)]
     for name in SCENARIOS + ["micro"]:
         argv += ["--only", name]
     p = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "targets (issue 6)" in p.stdout
+    assert "targets (issue 14)" in p.stdout
     doc = json.loads((tmp_path / "results.json").read_text())
 
     for key in ("kernel", "cpu_model", "cpus", "python", "versions"):
@@ -74,8 +80,144 @@ def test_bench_smoke(tmp_path: Any) -> None:
             for key in keys:
                 assert row[key] > 0, (name, loop, key)
     # No uvloop in this run: the targets are reported, never asserted.
-    assert {t["scenario"] for t in doc["targets"]} == {
+    targets = doc["targets"]
+    assert {t["scenario"] for t in targets if t["issue"] == 6} == {
         t.scenario for t in _report.TARGETS}
+    for t in targets:
+        if t["scenario"] in SCENARIOS + MICRO and t["against"] == "uvloop":
+            assert t["status"] == "NO UVLOOP", t
+        elif t["scenario"] not in SCENARIOS + MICRO:
+            assert t["status"] == "NOT RUN", t
+
+
+def _have(*modules: str) -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in modules)
+
+
+WRK = find_wrk()
+needs_wrk = pytest.mark.skipif(WRK is None, reason="wrk not installed")
+# The application scenarios whose servers this environment has (the CI's
+# venv has uvicorn; scripts/bench.sh's has them all).
+APP_SCENARIOS = [name for name, mods in (
+    ("app/uvicorn/c50", ("uvicorn", "httptools")),
+    ("app/fastapi/c50", ("uvicorn", "httptools", "fastapi")),
+    ("app/aiohttp/c50", ("aiohttp",)),
+    ("http/close/c50", ("httptools",)),
+    ("http/close/uvicorn/c50", ("uvicorn", "httptools"))) if _have(*mods)]
+
+
+@needs_wrk
+@pytest.mark.skipif(not APP_SCENARIOS, reason="no uvicorn, aiohttp or "
+                    "httptools")
+def test_bench_apps_smoke(tmp_path: Any) -> None:
+    # One round of one second under wrk per scenario and loop; the rows,
+    # the proof of a connection per request, and issue 14's targets.
+    argv = [sys.executable, "-m", "ringloop.bench", "--loops", ",".join(LOOPS),
+            "--duration", "1", "--warmup", "0", "--rounds", "1",
+            "--no-chart", "--no-raw", "--out", str(tmp_path)]
+    for name in APP_SCENARIOS:
+        argv += ["--only", name]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "targets (issue 14)" in p.stdout
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert doc["config"]["scenarios"] == APP_SCENARIOS
+    assert len(doc["runs"]) == len(LOOPS) * len(APP_SCENARIOS)
+    for rec in doc["runs"]:
+        assert rec["ok"], rec["error"]
+        assert rec["server_loop"]["backend"] == rec["loop"].split("-", 1)[1]
+        assert rec["server"]["errors"] == 0
+        assert rec["server"]["requests"] >= rec["wrk"]["requests"] > 0
+        if "/close/" in rec["scenario"]:
+            # wrk opened a connection for every request.
+            assert rec["server"]["connections"] >= rec["wrk"]["requests"]
+            assert rec["conns_per_req"] >= 1
+    for name in APP_SCENARIOS:
+        for loop in LOOPS:
+            row = doc["summary"][name][loop]
+            for key in ("rps", "us_per_req", "p50_us", "syscalls_per_req"):
+                assert row[key] > 0, (name, loop, key)
+    wanted = {(t["scenario"], t["loop"]) for t in doc["targets"]
+              if t["issue"] == 14 and t["status"] != "NOT RUN"}
+    assert wanted == {(n, loop) for n in APP_SCENARIOS
+                      for loop in ("ringloop-epoll", "ringloop-uring")}
+    text = p.stdout
+    for name in APP_SCENARIOS:
+        assert f"[{name}]" in text
+
+
+@needs_wrk
+@pytest.mark.skipif(not _have("uvicorn", "httptools"),
+                    reason="uvicorn not installed")
+@pytest.mark.parametrize("fault", ["corrupt", "raise"])
+def test_bench_reports_a_bad_app(fault: str) -> None:
+    # An application that answers 500 or raises fails the run.
+    s = Settings(loadgen=None, wrk=WRK, server_cpu=None, load_cpu=None,
+                 duration=1, warmup=0)
+    rec = run_http(s, "app/uvicorn/c2", "ringloop-uring"
+                   if "ringloop-uring" in LOOPS else "ringloop-epoll", 2,
+                   ["--fault", fault], style="uvicorn")
+    assert not rec["ok"]
+    assert "rps" not in rec
+    want = "status" if fault == "corrupt" else "the server counted"
+    assert want in rec["error"]
+
+
+RAW = find_raw_server(None)[0] or next(
+    (p for p in [os.path.join(os.path.dirname(__file__), "..", "..",
+                              "build", "bench", "bench", "echo_raw_uring")]
+     if os.access(p, os.X_OK)), None)
+
+
+@needs_loadgen
+@pytest.mark.skipif(RAW is None, reason="bench/echo_raw_uring not built")
+def test_bench_raw_server_row() -> None:
+    s = Settings(loadgen=LOADGEN, wrk=None, server_cpu=None, load_cpu=None,
+                 duration=0.2, warmup=0.05)
+    assert RAW is not None
+    rec = run_raw_echo(s, "echo/protocol/1k/c2", "raw-uring", RAW, 2, 1024)
+    assert rec["ok"], rec["error"]
+    assert rec["loadgen"]["requests"] > 0
+    assert rec["loadgen"]["mismatches"] == 0
+    assert rec["us_per_req"] > 0
+
+
+def test_bench_issue14_targets() -> None:
+    # Every scenario of the full mode has its targets; the raw server's
+    # ratio is taken within the round like uvloop's.
+    from ringloop.bench._cli import FULL
+
+    names = [sc.name for sc in FULL if sc.kind != "micro"]
+    targets = _report.issue14_targets(names + ["micro/call_soon"])
+    by = {(t.scenario, t.loop, t.against): t for t in targets}
+    for name in names:
+        assert by[(name, "ringloop-epoll", "uvloop")].bound == 1.0
+    uring = {t.scenario: t.bound for t in targets
+             if t.loop == "ringloop-uring" and t.against == "uvloop"}
+    assert uring["app/uvicorn/c50"] == uring["app/aiohttp/c50"] == 0.97
+    assert uring["app/fastapi/c500"] == uring["http/close/c50"] == 0.85
+    assert uring["http/close/uvicorn/c50"] == 0.85
+    assert uring["echo/buffered/64k/c50"] == uring["echo/sock/1k/c1"] == 1.0
+    assert uring["echo/streams/1k/c500"] == 0.90
+    assert "http/c50" not in uring
+    assert by[("echo/protocol/1k/c500", "ringloop-uring",
+               "raw-uring")].bound == 1.05
+
+    runs = [{"scenario": "echo/protocol/1k/c50", "loop": loop, "round": r,
+             "ok": True, "error": None, "us_per_req": us}
+            for r in range(3)
+            for loop, us in (("uvloop", 5.0), ("raw-uring", 4.0),
+                             ("ringloop-uring", 4.0 + 0.1 * r))]
+    loops = ["uvloop", "ringloop-uring", "raw-uring"]
+    summary = _report.summarize(runs, ["echo/protocol/1k/c50"], loops)
+    row = summary["echo/protocol/1k/c50"]["ringloop-uring"]
+    assert row["us_per_req_ratio_raw-uring"] == pytest.approx(1.025)
+    got = {(t["loop"], t["against"]): t for t in _report.check_targets(
+        summary, ["echo/protocol/1k/c50"]) if t["issue"] == 14}
+    assert got[("ringloop-uring", "raw-uring")]["status"] == "MET"
+    assert got[("ringloop-uring", "uvloop")]["status"] == "MET"
+    assert got[("ringloop-uring", "uvloop")]["ratio"] == pytest.approx(0.82)
+    assert got[("ringloop-epoll", "uvloop")]["status"] == "NOT RUN"
 
 
 @needs_loadgen
@@ -122,7 +264,8 @@ def test_bench_marks_load_bound_targets() -> None:
     summary = _report.summarize(
         runs("http/c50", 0.99) + runs("echo/sock/1k/c50", 0.5),
         ["http/c50", "echo/sock/1k/c50"], ["uvloop", "ringloop-uring"])
-    targets = {t["scenario"]: t for t in _report.check_targets(summary)}
+    targets = {t["scenario"]: t for t in _report.check_targets(summary)
+               if t["issue"] == 6}
     assert targets["http/c50"]["load_bound"] == 0.99
     assert "load_bound" not in targets["echo/sock/1k/c50"]
     text = "\n".join(_report.targets_table(list(targets.values())))

@@ -29,6 +29,10 @@ METRICS = {
     "server_util": ("srv cpu", False),
     "load_util": ("load cpu", False),
     "ops_per_s": ("ops/s", True),
+    # ringloop only, from the server's loop.stats()
+    "syscalls_per_req": ("sys/req", False),
+    "completions_per_req": ("cpl/req", False),
+    "cqes_per_req": ("cqe/req", False),
 }
 
 
@@ -38,6 +42,9 @@ class Target:
     metric: str
     bound: float
     what: str
+    loop: str = "ringloop-uring"
+    against: str = BASELINE
+    issue: int = 6
 
     def check(self, ratio: float) -> bool:
         higher = METRICS[self.metric][1]
@@ -47,6 +54,15 @@ class Target:
     def rule(self) -> str:
         sign = "≥" if METRICS[self.metric][1] else "≤"
         return f"{sign} {self.bound:g}x"
+
+    @property
+    def ratio_key(self) -> str:
+        return ratio_key(self.metric, self.against)
+
+
+def ratio_key(metric: str, against: str) -> str:
+    """The summary key of a loop's ratio to `against` for `metric`."""
+    return metric + "_ratio" + ("" if against == BASELINE else "_" + against)
 
 
 # Issue 6, item 4: ringloop-uring against uvloop in the same run.
@@ -69,6 +85,50 @@ TARGETS = (
 )
 NOT_HERE = ("C core ping-pong within 5% of the raw liburing server: "
             "measured by bench/run_c.sh, not by this runner")
+
+# Rows that are not event loops but floors to compare with: every loop's
+# ratio to them is kept too (as <metric>_ratio_<name>).
+REFERENCES = ("raw-uring",)
+RAW_WITHIN = ("echo/protocol/1k/c50", "echo/protocol/1k/c500")
+
+
+def _conns(scenario: str) -> int:
+    tail = scenario.rsplit("/c", 1)
+    return int(tail[1]) if len(tail) == 2 and tail[1].isdigit() else 0
+
+
+def issue14_targets(names: Sequence[str]) -> list[Target]:
+    """Issue 14's targets on the scenarios `names` (the full mode's): all
+    on server CPU per request (microbenchmarks: ops/s), ringloop-uring
+    against uvloop and the raw liburing server, ringloop-epoll against
+    uvloop."""
+    uring, raw, epoll = [], [], []
+    cpu = "server CPU per request"
+    for sc in names:
+        if sc.startswith("micro/"):
+            epoll.append(Target(sc, "ops_per_s", 1.0, f"{sc}: ops/s",
+                                "ringloop-epoll", issue=14))
+            continue
+        conns = _conns(sc)
+        bound = None
+        if sc.startswith("app/"):
+            bound = 0.97 if conns < 500 else 0.85
+        elif sc.startswith("http/close/"):
+            bound = 0.85
+        elif sc.startswith("echo/") and "/64k/" in sc:
+            bound = 1.0
+        elif sc.startswith("echo/") and "/1k/" in sc:
+            bound = 0.90 if conns >= 50 else 1.0
+        if bound is not None:
+            uring.append(Target(sc, "us_per_req", bound, f"{sc}: {cpu}",
+                                issue=14))
+        if sc in RAW_WITHIN:
+            raw.append(Target(sc, "us_per_req", 1.05, f"{sc}: {cpu}, "
+                              "within 5% of the raw liburing server",
+                              against="raw-uring", issue=14))
+        epoll.append(Target(sc, "us_per_req", 1.0, f"{sc}: {cpu}",
+                            "ringloop-epoll", issue=14))
+    return uring + raw + epoll
 
 
 def flatten_micro(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -103,9 +163,11 @@ def summarize(records: list[dict[str, Any]], scenarios: Sequence[str],
     by: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for rec in flat:
         by.setdefault((rec["scenario"], rec["loop"]), []).append(rec)
+    refs = [BASELINE] + [loop for loop in loops if loop in REFERENCES]
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for sc in scenarios:
-        base = {r["round"]: r for r in by.get((sc, BASELINE), []) if r["ok"]}
+        bases = {ref: {r["round"]: r for r in by.get((sc, ref), [])
+                       if r["ok"]} for ref in refs}
         for loop in loops:
             runs = by.get((sc, loop), [])
             if not runs:
@@ -116,12 +178,18 @@ def summarize(records: list[dict[str, Any]], scenarios: Sequence[str],
             if failed:
                 # A server that misbehaved once has no numbers to show.
                 summary["error"] = failed[0]["error"]
-            else:
-                for key in METRICS:
-                    vals = [r[key] for r in runs if r.get(key) is not None]
-                    if not vals:
+                out.setdefault(sc, {})[loop] = summary
+                continue
+            for key in METRICS:
+                vals = [r[key] for r in runs if r.get(key) is not None]
+                if not vals:
+                    continue
+                summary[key] = _median(vals)
+                for ref in refs:
+                    if ref != BASELINE and (
+                            ref == loop or key not in ("rps", "us_per_req")):
                         continue
-                    summary[key] = _median(vals)
+                    base = bases[ref]
                     # A metric a run lacks (wrk's p99 under pipelining)
                     # has no ratio in that round.
                     ratios = [r[key] / base[r["round"]][key] for r in runs
@@ -129,34 +197,43 @@ def summarize(records: list[dict[str, Any]], scenarios: Sequence[str],
                               r["round"] in base and
                               base[r["round"]].get(key)]
                     if ratios:
-                        summary[key + "_ratio"] = _median(ratios)
-                        summary[key + "_ratio_range"] = [min(ratios),
-                                                         max(ratios)]
+                        k = ratio_key(key, ref)
+                        summary[k] = _median(ratios)
+                        summary[k + "_range"] = [min(ratios), max(ratios)]
             out.setdefault(sc, {})[loop] = summary
     return out
 
 
-def check_targets(summary: dict[str, dict[str, dict[str, Any]]]
+def check_targets(summary: dict[str, dict[str, dict[str, Any]]],
+                  names: Sequence[str] | None = None
                   ) -> list[dict[str, Any]]:
+    """Every target (issue 6's, then issue 14's on the scenarios `names`,
+    by default those of `summary`) with its measured ratio and status:
+    MET, MISSED, NOT RUN, FAILED or NO <reference>."""
     out = []
-    for t in TARGETS:
+    for t in list(TARGETS) + issue14_targets(
+            list(summary) if names is None else names):
         row: dict[str, Any] = {"scenario": t.scenario, "metric": t.metric,
                                "bound": t.bound, "what": t.what,
-                               "rule": t.rule, "ratio": None}
-        got = summary.get(t.scenario, {}).get(TARGET_LOOP)
+                               "rule": t.rule, "ratio": None,
+                               "loop": t.loop, "against": t.against,
+                               "issue": t.issue}
+        rows = summary.get(t.scenario, {})
+        got = rows.get(t.loop)
         if got is None:
             row["status"] = "NOT RUN"
-        elif "error" in got:
+        elif "error" in got or "error" in rows.get(t.against, {}):
             row["status"] = "FAILED"
-        elif got.get(t.metric + "_ratio") is None:
-            row["status"] = f"NO {BASELINE.upper()}"
+        elif got.get(t.ratio_key) is None:
+            row["status"] = f"NO {t.against.upper()}"
         else:
-            row["ratio"] = got[t.metric + "_ratio"]
-            row["status"] = "PASS" if t.check(row["ratio"]) else "MISS"
+            row["ratio"] = got[t.ratio_key]
+            row["range"] = got.get(t.ratio_key + "_range")
+            row["status"] = "MET" if t.check(row["ratio"]) else "MISSED"
             # A throughput ratio says little when the load generator, not
             # the server, ran out of CPU: both loops then get its maximum.
-            loads = [summary[t.scenario][loop].get("load_util")
-                     for loop in (TARGET_LOOP, BASELINE)]
+            loads = [rows[loop].get("load_util")
+                     for loop in (t.loop, t.against) if loop in rows]
             loads = [u for u in loads if u is not None]
             if t.metric == "rps" and loads and max(loads) >= LOAD_BOUND:
                 row["load_bound"] = max(loads)
@@ -212,7 +289,8 @@ def scenario_table(title: str, rows: dict[str, dict[str, Any]],
     lines = [title,
              f"  {'loop':<15} {'req/s':>9} {'x uvloop':>9} "
              f"{'srv µs/req':>10} {'x uvloop':>9} {'p50 µs':>8} "
-             f"{'p99 µs':>8} {'srv cpu':>7} {'load cpu':>8}",
+             f"{'p99 µs':>8} {'srv cpu':>7} {'load cpu':>8} "
+             f"{'sys/req':>7} {'cpl/req':>7}",
              f"  {'':<15} {'':>9} {'(>1 good)':>9} {'':>10} "
              f"{'(<1 good)':>9}"]
     for loop in loops:
@@ -231,7 +309,18 @@ def scenario_table(title: str, rows: dict[str, dict[str, Any]],
             f"{_num(r.get('p50_us')):>8} {_num(r.get('p99_us')):>8} "
             f"{_pct(r.get('server_util')):>7}" +
             ("*" if starved(scenario, r) else " ") +
-            f"{_pct(r.get('load_util')):>8}")
+            f"{_pct(r.get('load_util')):>8} "
+            f"{_num(r.get('syscalls_per_req'), '.2f'):>7} "
+            f"{_num(r.get('completions_per_req'), '.2f'):>7}")
+    lines.append("  sys/req, cpl/req: the ringloop server's syscalls and "
+                 "completions per request (loop.stats(), whole run)")
+    for ref in REFERENCES:
+        key = ratio_key("us_per_req", ref)
+        cells = [f"{loop} {_x(rows[loop].get(key))}" for loop in loops
+                 if loop in rows and rows[loop].get(key) is not None]
+        if cells:
+            lines.append(f"  srv µs/req x {ref} (the C server, same round; "
+                         f"<1 good): " + ", ".join(cells))
     return lines
 
 
@@ -299,17 +388,38 @@ def ratio_table(summary: dict[str, dict[str, dict[str, Any]]],
 
 
 def targets_table(targets: list[dict[str, Any]]) -> list[str]:
-    lines = [f"targets (issue 6): {TARGET_LOOP} vs {BASELINE} in this run "
-             "(reported, never asserted)"]
-    for t in targets:
-        ratio = "-" if t["ratio"] is None else f"{t['ratio']:.3f}x"
-        lines.append(f"  {t['status']:<8} {ratio:>7}  "
-                     f"(want {t['rule']:<7}) {t['what']}")
-        if t.get("load_bound"):
-            lines.append(f"  {'':<8} {'':>7}  {'':<14} load-bound: the load "
-                         f"generator used {t['load_bound']:.0%} of its CPU, "
-                         "so req/s measured it more than the server")
-    lines.append(f"  {'n/a':<8} {'':>7}  {'':<14} {NOT_HERE}")
+    """The targets by issue: status, ratio (median over rounds of the
+    per-round ratio; its range when there were several rounds), the rule;
+    the targets on scenarios not measured in this run in one line."""
+    lines = []
+    for issue in sorted({t.get("issue", 6) for t in targets}):
+        mine = [t for t in targets if t.get("issue", 6) == issue]
+        lines.append(f"targets (issue {issue}): the ratio of the loop to "
+                     "the reference measured in the same round, median "
+                     "over rounds (reported, never asserted)")
+        not_run = [t for t in mine if t["status"] == "NOT RUN"]
+        for t in mine:
+            if t["status"] == "NOT RUN":
+                continue
+            ratio = "-" if t["ratio"] is None else f"{t['ratio']:.3f}x"
+            rng = t.get("range")
+            spread = (f" [{rng[0]:.2f}-{rng[1]:.2f}]"
+                      if rng and rng[0] != rng[1] else "")
+            vs = (f"{t.get('loop', TARGET_LOOP)} vs "
+                  f"{t.get('against', BASELINE)}")
+            lines.append(f"  {t['status']:<9} {ratio:>7}  "
+                         f"(want {t['rule']:<7}) {vs}: {t['what']}{spread}")
+            if t.get("load_bound"):
+                lines.append(f"  {'':<9} {'':>7}  {'':<14} load-bound: the "
+                             f"load generator used {t['load_bound']:.0%} of "
+                             "its CPU, so req/s measured it more than the "
+                             "server")
+        if not_run:
+            lines.append(f"  {'NOT RUN':<9} {len(not_run)} target(s) on "
+                         "scenarios this run did not measure (the full "
+                         "mode has them all)")
+        if issue == 6:
+            lines.append(f"  {'n/a':<9} {'':>7}  {'':<14} {NOT_HERE}")
     return lines
 
 

@@ -9,6 +9,7 @@ no error. A failed run carries "error" and no numbers.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import resource
@@ -23,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from ._apps import BODIES
 from ._loops import check_identity
 from ._server import HTTP_RESPONSE
 
@@ -198,9 +200,66 @@ def proc_cpu_us(pid: int) -> float:
         "SC_CLK_TCK")
 
 
+def per_request(summary: dict[str, Any]) -> dict[str, float]:
+    """Syscalls and completions per request, from the loop.stats() a
+    ringloop server reports over its whole run (warm-up included) and the
+    requests it counted over the same run; {} for other loops."""
+    st = summary.get("loop_stats")
+    req = summary.get("requests")
+    if not st or not req:
+        return {}
+    out = {"syscalls_per_req": st["syscalls_total"] / req,
+           "completions_per_req": st["completions"] / req}
+    if "cqes_reaped" in st:
+        out["cqes_per_req"] = st["cqes_reaped"] / req
+    return out
+
+
 def _record(scenario: str, loop: str, **kw: Any) -> dict[str, Any]:
     return {"scenario": scenario, "loop": loop, "ok": False, "error": None,
             **kw}
+
+
+def _loadgen(s: Settings, port: int, pid: int, conns: int,
+             size: int) -> tuple[dict[str, Any], list[str]]:
+    """ringloop-loadgen against the server on `port` (process `pid`, whose
+    CPU time it measures): its JSON result, and what went wrong."""
+    assert s.loadgen is not None
+    argv = [s.loadgen, "--port", str(port), "-c", str(conns),
+            "-s", str(size), "-d", str(s.duration), "-w", str(s.warmup),
+            "--server-pid", str(pid), "--json"]
+    lg = _spawn(argv, s.load_cpu, {}, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE)
+    out, err = _finish(lg, s.duration + s.warmup + 60)
+    res: dict[str, Any] = {}
+    try:
+        res = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        pass
+    problems = []
+    if not res:
+        problems.append(f"loadgen failed (status {lg.returncode}): "
+                        f"{_tail(err)}")
+    else:
+        for key in ("errors", "mismatches", "stalled"):
+            if res.get(key):
+                problems.append(f"loadgen counted {res[key]} {key}")
+        if res.get("alive") != conns:
+            problems.append(f"{res.get('alive')} of {conns} connections "
+                            f"alive at the end")
+        if not res.get("requests"):
+            problems.append("no request completed")
+        if lg.returncode:
+            problems.append(f"loadgen exit status {lg.returncode}")
+    return res, problems
+
+
+def _echo_numbers(res: dict[str, Any]) -> dict[str, Any]:
+    return dict(rps=res["rps"], us_per_req=res.get("server_cpu_us_per_req"),
+                server_util=res.get("server_cpu_util"),
+                load_util=res.get("client_cpu_util"),
+                p50_us=res["latency_us"]["p50"],
+                p99_us=res["latency_us"]["p99"])
 
 
 def run_echo(s: Settings, scenario: str, loop: str, style: str, conns: int,
@@ -216,35 +275,11 @@ def run_echo(s: Settings, scenario: str, loop: str, style: str, conns: int,
             rec["error"] = server.error
             return rec
         rec["server_loop"] = server.info["loop"]
-        argv = [s.loadgen, "--port", str(server.port), "-c", str(conns),
-                "-s", str(size), "-d", str(s.duration), "-w", str(s.warmup),
-                "--server-pid", str(server.proc.pid), "--json"]
-        lg = _spawn(argv, s.load_cpu, {}, stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE)
-        out, err = _finish(lg, s.duration + s.warmup + 60)
-        res: dict[str, Any] = {}
-        try:
-            res = json.loads(out.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            pass
+        res, problems = _loadgen(s, server.port, server.proc.pid, conns,
+                                 size)
         rec["loadgen"] = res
         summary, stop_error = server.stop()
         rec["server"] = summary
-        problems = []
-        if not res:
-            problems.append(f"loadgen failed (status {lg.returncode}): "
-                            f"{_tail(err)}")
-        else:
-            for key in ("errors", "mismatches", "stalled"):
-                if res.get(key):
-                    problems.append(f"loadgen counted {res[key]} {key}")
-            if res.get("alive") != conns:
-                problems.append(f"{res.get('alive')} of {conns} connections "
-                                f"alive at the end")
-            if not res.get("requests"):
-                problems.append("no request completed")
-            if lg.returncode:
-                problems.append(f"loadgen exit status {lg.returncode}")
         if stop_error:
             problems.append(stop_error)
         elif summary.get("connections", 0) < conns:
@@ -253,20 +288,82 @@ def run_echo(s: Settings, scenario: str, loop: str, style: str, conns: int,
         if problems:
             rec["error"] = "; ".join(problems)
             return rec
-        rec.update(ok=True, rps=res["rps"],
-                   us_per_req=res.get("server_cpu_us_per_req"),
-                   server_util=res.get("server_cpu_util"),
-                   load_util=res.get("client_cpu_util"),
-                   p50_us=res["latency_us"]["p50"],
-                   p99_us=res["latency_us"]["p99"])
+        rec.update(ok=True, **_echo_numbers(res), **per_request(summary))
         return rec
     finally:
         server.kill()
 
 
-def http_check(port: int) -> str | None:
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_raw_echo(s: Settings, scenario: str, loop: str, binary: str,
+                 conns: int, size: int) -> dict[str, Any]:
+    """One echo measurement of a raw C echo server (bench/echo_raw_*.c, which
+    takes --port and prints nothing) under ringloop-loadgen: the floor the
+    ringloop rows are compared with. It counts nothing, so its proof of
+    correctness is the load generator's byte-for-byte check."""
+    rec = _record(scenario, loop)
+    if s.loadgen is None:
+        rec["error"] = "ringloop-loadgen is not available"
+        return rec
+    port = _free_port()
+    err = tempfile.TemporaryFile("w+")
+    proc = _spawn([binary, "--port", str(port)], s.server_cpu, {},
+                  stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    err.seek(0)
+                    rec["error"] = ("the raw server did not start: " +
+                                    (_tail(err.read()) or
+                                     f"exit status {proc.poll()}"))
+                    return rec
+                time.sleep(0.02)
+        rec["server_loop"] = {"class": os.path.basename(binary)}
+        res, problems = _loadgen(s, port, proc.pid, conns, size)
+        rec["loadgen"] = res
+        if proc.poll() is not None:
+            err.seek(0)
+            problems.append(f"the raw server died: {_tail(err.read())}")
+        if problems:
+            rec["error"] = "; ".join(problems)
+            return rec
+        rec.update(ok=True, **_echo_numbers(res))
+        return rec
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        err.close()
+
+
+def find_raw_server(path: str | None) -> tuple[str | None, str | None]:
+    """The raw liburing echo server: `path`, else $RINGLOOP_ECHO_RAW_URING;
+    (None, why) when there is none."""
+    path = path or os.environ.get("RINGLOOP_ECHO_RAW_URING")
+    if not path:
+        return None, ("no raw liburing echo server (scripts/bench.sh builds "
+                      "bench/echo_raw_uring.c; or --raw-server PATH)")
+    if not os.access(path, os.X_OK):
+        return None, f"the raw liburing echo server {path} is not executable"
+    return path, None
+
+
+def http_check(port: int, style: str = "http") -> str | None:
     """Two keep-alive GETs on one connection; None when both answers are
-    exactly the hello-world response."""
+    the hello world: byte for byte from the httptools server, status 200
+    and the app's body from an application server."""
+    if style != "http":
+        return _app_check(port, BODIES[style])
     req = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
@@ -285,11 +382,33 @@ def http_check(port: int) -> str | None:
     return None
 
 
+def _app_check(port: int, body: bytes) -> str | None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        for _ in range(2):
+            conn.request("GET", "/")
+            resp = conn.getresponse()
+            got = resp.read()
+            if resp.status != 200 or got != body:
+                return (f"unexpected HTTP response {resp.status} "
+                        f"{got[:200]!r}")
+    except (OSError, http.client.HTTPException) as exc:
+        return f"HTTP check failed: {exc!r}"
+    finally:
+        conn.close()
+    return None
+
+
 def _wrk(s: Settings, port: int, conns: int, seconds: int,
-         script: str) -> tuple[dict[str, Any], str | None]:
+         script: str, close: bool = False) -> tuple[dict[str, Any],
+                                                     str | None]:
     assert s.wrk is not None
-    argv = [s.wrk, "-t1", f"-c{conns}", f"-d{seconds}s", "-s", script,
-            f"http://127.0.0.1:{port}/"]
+    # With "Connection: close" the server answers with it and closes; wrk
+    # then opens a new connection for the next request (run_http checks
+    # that it did, from the connections the server counted).
+    header = ["-H", "Connection: close"] if close else []
+    argv = [s.wrk, "-t1", f"-c{conns}", f"-d{seconds}s", *header, "-s",
+            script, f"http://127.0.0.1:{port}/"]
     # wrk's CPU time: what the children reaped meanwhile used (the server,
     # also a child, is reaped only after it stops).
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -312,15 +431,18 @@ def http_seconds(duration: float) -> int:
 
 
 def run_http(s: Settings, scenario: str, loop: str, conns: int,
-             extra: Sequence[str] = (), pipeline: int = 1) -> dict[str, Any]:
-    """One HTTP measurement: loop's httptools server under wrk (sending
-    `pipeline` requests at a time on each connection); the server's CPU
-    time comes from /proc around the measured wrk run."""
+             extra: Sequence[str] = (), pipeline: int = 1,
+             style: str = "http", close: bool = False) -> dict[str, Any]:
+    """One HTTP measurement: loop's `style` server (the httptools
+    hello world, or an application server of _apps.py) under wrk, sending
+    `pipeline` requests at a time on each connection, or with `close` one
+    request per connection; the server's CPU time comes from /proc around
+    the measured wrk run."""
     rec = _record(scenario, loop)
     if s.wrk is None:
         rec["error"] = "wrk is not installed"
         return rec
-    server = Server(s, loop, "http", extra)
+    server = Server(s, loop, style, extra)
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
     try:
         if pipeline > 1:
@@ -331,15 +453,15 @@ def run_http(s: Settings, scenario: str, loop: str, conns: int,
             rec["error"] = server.error
             return rec
         rec["server_loop"] = server.info["loop"]
-        problem = http_check(server.port)
+        problem = http_check(server.port, style)
         res: dict[str, Any] = {}
         cpu = 0.0
         if problem is None and s.warmup >= 0.5:
-            _, problem = _wrk(s, server.port, conns, 1, script.name)
+            _, problem = _wrk(s, server.port, conns, 1, script.name, close)
         if problem is None:
             cpu0 = proc_cpu_us(server.proc.pid)
             res, problem = _wrk(s, server.port, conns,
-                                http_seconds(s.duration), script.name)
+                                http_seconds(s.duration), script.name, close)
             cpu = proc_cpu_us(server.proc.pid) - cpu0
         rec["wrk"] = res
         summary, stop_error = server.stop()
@@ -354,10 +476,18 @@ def run_http(s: Settings, scenario: str, loop: str, conns: int,
             elif summary.get("requests", 0) < res["requests"]:
                 problems.append(f"wrk counted {res['requests']} responses, "
                                 f"the server {summary.get('requests')}")
+            elif close and summary.get("connections", 0) < res["requests"]:
+                problems.append(f"not a connection per request: the server "
+                                f"accepted {summary.get('connections')} "
+                                f"connections for {res['requests']} "
+                                f"requests")
         if problems:
             rec["error"] = "; ".join(problems)
             return rec
         seconds = res["duration_us"] / 1e6
+        if close:
+            rec["conns_per_req"] = (summary.get("connections", 0) /
+                                    max(1, summary.get("requests", 0)))
         rec.update(ok=True, rps=res["requests"] / seconds,
                    us_per_req=cpu / res["requests"],
                    server_util=cpu / res["duration_us"],
@@ -365,7 +495,8 @@ def run_http(s: Settings, scenario: str, loop: str, conns: int,
                    p50_us=float(res["latency_us"]["p50"]),
                    # wrk (4.2) reports a p99 of 0 for some pipelined
                    # runs: no number rather than a wrong one
-                   p99_us=float(res["latency_us"]["p99"]) or None)
+                   p99_us=float(res["latency_us"]["p99"]) or None,
+                   **per_request(summary))
         return rec
     finally:
         server.kill()

@@ -6,14 +6,21 @@ One process runs one server on one event loop (see _loops.py):
   buffered   asyncio.BufferedProtocol echo into a buffer of its own
   streams    asyncio.start_server echo: reader.read, writer.write, drain
   sock       loop.sock_accept, loop.sock_recv, loop.sock_sendall echo
-  http       HTTP/1.1 hello-world on httptools (keep-alive, pipelining)
+  http       HTTP/1.1 hello-world on httptools (keep-alive, pipelining;
+             a request with "Connection: close" is answered with it and
+             the connection closed)
+  uvicorn    uvicorn (httptools) serving a bare ASGI hello world
+  fastapi    uvicorn serving FastAPI, GET / returns a small JSON object
+  aiohttp    aiohttp.web hello world
+             (the last three: see _apps.py)
 
 It listens on 127.0.0.1 (port 0 unless --port), prints one JSON line
 {"port": ..., "loop": {...}} on stdout when it accepts connections, serves
 until SIGTERM or SIGINT, then prints one JSON line with what it counted
 ({"connections": N, "requests": N, "errors": N}; requests are the reads
-echoed, or the HTTP requests answered) and exits with 0, or 1 when
-something went wrong. Every error is also written to stderr.
+echoed, or the HTTP requests answered; on ringloop also "loop_stats", the
+loop's stats() over the whole run) and exits with 0, or 1 when something
+went wrong. Every error is also written to stderr.
 
 A peer that resets or leaves mid-message is a normal end of a connection
 (the load generator exits with echoes in flight). Any other exception, and
@@ -36,9 +43,10 @@ import sys
 import traceback
 from typing import Any, Iterator
 
+from ._apps import APPS
 from ._loops import describe, make_loop
 
-STYLES = ("protocol", "buffered", "streams", "sock", "http")
+STYLES = ("protocol", "buffered", "streams", "sock", "http") + APPS
 READ_SIZE = 256 * 1024
 BACKLOG = 4096
 SHUTDOWN_TIMEOUT = 5.0
@@ -47,6 +55,8 @@ HTTP_BODY = b"Hello, World!"
 HTTP_RESPONSE = (b"HTTP/1.1 200 OK\r\n"
                  b"Content-Type: text/plain\r\n"
                  b"Content-Length: %d\r\n\r\n" % len(HTTP_BODY)) + HTTP_BODY
+HTTP_RESPONSE_CLOSE = HTTP_RESPONSE.replace(
+    b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1)
 HTTP_500 = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"
 
 
@@ -192,8 +202,14 @@ class HttpProtocol(asyncio.Protocol):
         fault = self.counters.fault_now()
         if fault == "raise":
             raise RuntimeError("fault injected by --fault raise")
-        self.transport.write(HTTP_500 if fault else HTTP_RESPONSE)
-        if not self.parser.should_keep_alive():
+        if fault:
+            self.transport.write(HTTP_500)
+        elif self.parser.should_keep_alive():
+            self.transport.write(HTTP_RESPONSE)
+        else:
+            # Said so, the client knows the connection ends here (wrk then
+            # reconnects rather than counting a read error).
+            self.transport.write(HTTP_RESPONSE_CLOSE)
             self.transport.close()
 
 
@@ -208,7 +224,13 @@ async def serve(style: str, port: int, loop_info: dict[str, Any],
 
     server: Any = None
     accept_task = None
-    if style == "streams":
+    stop_app = None
+    if style in APPS:
+        from . import _apps
+
+        lsock, stop_app = await _apps.start(style, port, BACKLOG, counters)
+        sockets = [lsock]
+    elif style == "streams":
         server = await asyncio.start_server(
             lambda r, w: streams_client(counters, r, w), "127.0.0.1", port,
             backlog=BACKLOG, limit=READ_SIZE)
@@ -231,6 +253,8 @@ async def serve(style: str, port: int, loop_info: dict[str, Any],
                       "style": style}), flush=True)
 
     await stop
+    if stop_app is not None:
+        await stop_app()
     if server is not None:
         server.close()
     if accept_task is not None:
@@ -265,17 +289,23 @@ def main(argv: list[str] | None = None) -> int:
 
     loop.set_exception_handler(on_error)
     asyncio.set_event_loop(loop)
+    stats = None
     try:
         loop.run_until_complete(
             serve(args.style, args.port, describe(loop), counters))
     except Exception as exc:
         counters.error("server failed", exc)
     finally:
+        # ringloop's counters, for syscalls and completions per request
+        stats = loop.stats() if hasattr(loop, "stats") else None
         asyncio.set_event_loop(None)
         loop.close()
-    print(json.dumps({"connections": counters.connections,
-                      "requests": counters.requests,
-                      "errors": counters.errors}), flush=True)
+    summary: dict[str, Any] = {"connections": counters.connections,
+                               "requests": counters.requests,
+                               "errors": counters.errors}
+    if stats is not None:
+        summary["loop_stats"] = stats
+    print(json.dumps(summary), flush=True)
     return 1 if counters.errors else 0
 
 
