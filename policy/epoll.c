@@ -247,10 +247,13 @@ static bool fd_blocking(struct ep *b, int fd)
  */
 static bool fd_tcp(struct ep *b, int fd)
 {
-    struct fdent *e = fd_get(b, fd);
+    struct fdent *e;
     int proto = 0;
     socklen_t len = sizeof(proto);
 
+    if ((size_t)fd < b->nfds && (b->fds[fd].flags & FD_TCPKNOWN))
+        return b->fds[fd].flags & FD_TCP; /* the usual case, no call */
+    e = fd_get(b, fd);
     if (!e)
         return false;
     if (!(e->flags & FD_TCPKNOWN)) {
