@@ -151,6 +151,7 @@ struct conn {
 
 struct stats {
     uint64_t requests;
+    uint64_t all; /* echoes from the first on, warmup included */
     uint64_t mismatches;
     uint64_t errors;
     uint64_t stalled; /* connections waiting > STALL_NS at the end */
@@ -200,6 +201,7 @@ static void conn_done(struct conn *c)
         st.mismatches++;
     if (c->seq == 0)
         st.ready++;
+    st.all++;
     if (measuring) {
         st.requests++;
         hist_add(&st.lat, now_ns() - c->t0);
@@ -588,7 +590,8 @@ static void report(const struct result *r)
         printf("{\"engine\": \"%s\", \"host\": \"%s\", \"port\": %d, "
                "\"conns\": %d, \"alive\": %llu, \"size\": %zu, "
                "\"warmup_s\": %.3f, \"duration_s\": %.3f, "
-               "\"requests\": %llu, \"rps\": %.1f, \"errors\": %llu, "
+               "\"requests\": %llu, \"requests_all\": %llu, "
+               "\"rps\": %.1f, \"errors\": %llu, "
                "\"mismatches\": %llu, \"stalled\": %llu, \"latency_us\": "
                "{\"min\": %.2f, "
                "\"mean\": %.2f, \"p50\": %.2f, \"p90\": %.2f, "
@@ -596,8 +599,9 @@ static void report(const struct result *r)
                "\"client_cpu_util\": %.3f",
                r->engine, opt.host, opt.port, opt.conns,
                (unsigned long long)r->alive, opt.size, r->warmup, r->seconds,
-               (unsigned long long)st.requests, rps,
-               (unsigned long long)st.errors, (unsigned long long)st.mismatches,
+               (unsigned long long)st.requests, (unsigned long long)st.all,
+               rps, (unsigned long long)st.errors,
+               (unsigned long long)st.mismatches,
                (unsigned long long)st.stalled, lmin, mean, p50, p90, p99, p999,
                lmax, cli_util);
         if (srv >= 0)

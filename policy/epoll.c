@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,11 +45,15 @@ enum { T_AGAIN, T_DONE, T_BUDGET }; /* what run_op() left behind */
 #define P_STARTED 2u /* connect in progress: wait for writability */
 
 /* fdent.flags */
-#define FD_REG 1u    /* in the epoll set */
-#define FD_ALWAYS 2u /* epoll refused it (EPERM: a regular file) */
-#define FD_KNOWN 4u  /* FD_BLOCK is valid */
-#define FD_BLOCK 8u  /* blocking mode, and not a file: may sleep */
-#define FD_OUT 16u   /* EPOLLOUT is in the registration */
+#define FD_REG 1u       /* in the epoll set */
+#define FD_ALWAYS 2u    /* epoll refused it (EPERM: a regular file) */
+#define FD_KNOWN 4u     /* FD_BLOCK is valid */
+#define FD_BLOCK 8u     /* blocking mode, and not a file: may sleep */
+#define FD_OUT 16u      /* EPOLLOUT is in the registration */
+#define FD_TCPKNOWN 32u /* FD_TCP is valid */
+#define FD_TCP 64u      /* a TCP socket: see short_read() */
+#define FD_EDGY 128u    /* an edge said urgent data, hang-up or error */
+#define FD_DRAINED 256u /* a recv came back short, no read edge since */
 
 struct fdent {
     struct rl_list q[NQ];
@@ -227,6 +232,75 @@ static bool fd_blocking(struct ep *b, int fd)
     return e->flags & FD_BLOCK;
 }
 
+/*
+ * fd is a TCP socket. Cached: one getsockopt per socket, none for those
+ * accepted through us (they inherit their listener's answer).
+ *
+ * A nonblocking TCP recv returns less than asked for only once the receive
+ * queue (and the backlog) is empty, with three exceptions: it stops before
+ * urgent data, at a FIN, and MSG_PEEK leaves the data where it was. So a
+ * short read without flags on a socket whose edges never said EPOLLPRI,
+ * EPOLLRDHUP, EPOLLHUP or EPOLLERR has drained it, and whatever arrives
+ * later brings an edge. Not so elsewhere: a datagram is one read, an
+ * AF_UNIX stream read stops at passed descriptors and at another sender's
+ * credentials, a tty returns a line, so those keep reading until EAGAIN.
+ */
+static bool fd_tcp(struct ep *b, int fd)
+{
+    struct fdent *e;
+    int proto = 0;
+    socklen_t len = sizeof(proto);
+
+    if ((size_t)fd < b->nfds && (b->fds[fd].flags & FD_TCPKNOWN))
+        return b->fds[fd].flags & FD_TCP; /* the usual case, no call */
+    e = fd_get(b, fd);
+    if (!e)
+        return false;
+    if (!(e->flags & FD_TCPKNOWN)) {
+        b->st->other_calls++;
+        if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) == 0 &&
+            proto == IPPROTO_TCP)
+            e->flags |= FD_TCP;
+        e->flags |= FD_TCPKNOWN;
+    }
+    return e->flags & FD_TCP;
+}
+
+/* fd was just accepted from lfd: a new file, so no stale entry of fd's
+ * counts, but it speaks its listener's protocol. */
+static void fd_accepted(struct ep *b, int lfd, int fd)
+{
+    unsigned tcp = fd_tcp(b, lfd) ? FD_TCP : 0;
+    struct fdent *e = fd_get(b, fd);
+
+    if (e)
+        e->flags = FD_TCPKNOWN | tcp;
+}
+
+/* A recv of op (about to be delivered with r) drained its socket (see
+ * fd_tcp()): note it, so that the next recv waits for an edge. */
+static bool short_read(struct ep *b, const rl_op *op, int r)
+{
+    size_t want = op->flags & RL_F_MULTISHOT ? b->scratch_len : op->u.io.len;
+    struct fdent *e;
+
+    if (op->opcode != RL_OP_RECV || r <= 0 || (size_t)r >= want ||
+        op->u.io.msg_flags || !fd_tcp(b, op->fd))
+        return false;
+    e = &b->fds[op->fd];
+    if (e->flags & FD_EDGY)
+        return false;
+    e->flags |= FD_DRAINED;
+    return true;
+}
+
+/* op would find nothing to read: its socket is drained (short_read()). */
+static bool drained(const struct ep *b, const rl_op *op)
+{
+    return op->opcode == RL_OP_RECV && (size_t)op->fd < b->nfds &&
+           (b->fds[op->fd].flags & FD_DRAINED);
+}
+
 static bool ready_now(int fd, short events)
 {
     struct pollfd p = {.fd = fd, .events = events};
@@ -322,8 +396,8 @@ static int attempt(struct ep *b, rl_op *op, void **buf)
                 ? accept4(fd, NULL, NULL, op->u.accept.flags)
                 : accept4(fd, op->u.accept.addr, op->u.accept.addrlen,
                           op->u.accept.flags);
-        if (r >= 0 && (size_t)r < b->nfds)
-            b->fds[r].flags = 0; /* a new file: drop any stale entry */
+        if (r >= 0)
+            fd_accepted(b, fd, (int)r);
         break;
     case RL_OP_CONNECT:
         return do_connect(op);
@@ -429,18 +503,21 @@ static void park(struct ep *b, rl_op *op, int q)
  */
 static int run_op(rl_loop *loop, rl_op *op, int *n)
 {
+    struct ep *b = loop->backend;
     bool multi = (op->flags & RL_F_MULTISHOT) &&
                  (op->opcode == RL_OP_RECV || op->opcode == RL_OP_ACCEPT);
     void *buf = NULL;
+    bool dry;
     int i, r;
 
     for (i = 0; i < BUDGET; i++) {
-        r = attempt(loop->backend, op, &buf);
+        r = attempt(b, op, &buf);
         if (r == -EAGAIN)
             return T_AGAIN;
         if (r == FINAL_EAGAIN)
             r = -EAGAIN;
         ++*n;
+        dry = short_read(b, op, r); /* before fn: it may free op */
         if (!multi || r < 0 || (r == 0 && op->opcode == RL_OP_RECV)) {
             rl_list_del(&op->node);
             rl__op_complete(loop, op, r, 0, NULL);
@@ -450,6 +527,8 @@ static int run_op(rl_loop *loop, rl_op *op, int *n)
                         buf);
         if (op->priv & P_DONE)
             return T_DONE;
+        if (dry)
+            return T_AGAIN; /* the next try would say EAGAIN */
     }
     return T_BUDGET;
 }
@@ -504,7 +583,7 @@ static int run_tries(rl_loop *loop)
             finish(b, op, attempt(b, op, &buf));
         } else if (q == Q_POLL) {
             try_poll(loop, op, &n);
-        } else if (queued(b, op->fd, q)) {
+        } else if (queued(b, op->fd, q) || drained(b, op)) {
             park(b, op, q); /* FIFO: behind the ops already waiting */
         } else {
             switch (run_op(loop, op, &n)) {
@@ -557,7 +636,8 @@ static int run_queue(rl_loop *loop, int fd, int q)
 
     for (;;) {
         h = &b->fds[fd].q[q];
-        if (rl_list_empty(h))
+        if (rl_list_empty(h) ||
+            drained(b, rl_container_of(h->next, rl_op, node)))
             return n;
         switch (run_op(loop, rl_container_of(h->next, rl_op, node), &n)) {
         case T_AGAIN:
@@ -578,6 +658,11 @@ static int dispatch(rl_loop *loop, int fd, unsigned ev)
 
     if ((size_t)fd >= b->nfds)
         return 0;
+    /* See fd_tcp(): after these a short read proves nothing. */
+    if (ev & (EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        b->fds[fd].flags |= FD_EDGY;
+    if (ev & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        b->fds[fd].flags &= ~FD_DRAINED;
     idle_out = (ev & EPOLLOUT) && !wants_out(b, fd);
     if (!rl_list_empty(&b->fds[fd].q[Q_POLL]))
         n += run_polls(loop, fd, ev);

@@ -13,6 +13,7 @@ rl_test(test_bufring test_bufring.c GENERIC)
 rl_test(test_poll test_poll.c GENERIC)
 rl_test(test_fork test_fork.c GENERIC)
 rl_test(test_stats test_stats.c GENERIC)
+rl_test(test_drain test_drain.c GENERIC)
 # Chooses backends itself (explicit, RINGLOOP_BACKEND, auto, seccomp).
 rl_test(test_select test_select.c)
 
