@@ -197,39 +197,8 @@ class Loop(_ext.Loop, NetMixin, ServerMixin, TransportMixin, SendfileMixin,
 
     # ---- tasks -----------------------------------------------------------
 
-    if _PY311:
-        def create_task(self, coro: Any, *, name: str | None = None,
-                        context: Any = None) -> asyncio.Task[Any]:
-            """Schedule a coroutine object; return a Task."""
-            self._check_closed()
-            if self._task_factory is None:
-                task = asyncio.Task(coro, loop=self, name=name,
-                                    context=context)
-                if task._source_traceback:
-                    del task._source_traceback[-1]
-            else:
-                if context is None:
-                    # Use the legacy API if context is not needed
-                    task = self._task_factory(self, coro)
-                else:
-                    task = self._task_factory(self, coro, context=context)
-                if name is not None:
-                    task.set_name(name)
-            return task
-    else:
-        def create_task(self, coro: Any, *,
-                        name: str | None = None) -> asyncio.Task[Any]:
-            """Schedule a coroutine object; return a Task."""
-            self._check_closed()
-            if self._task_factory is None:
-                task = asyncio.Task(coro, loop=self, name=name)
-                if task._source_traceback:
-                    del task._source_traceback[-1]
-            else:
-                task = self._task_factory(self, coro)
-                if name is not None:
-                    task.set_name(name)
-            return task
+    # create_task() is C (ringloop._ext.Loop): servers call it per request.
+    # It reads the factory from the _task_factory attribute, a C slot.
 
     def set_task_factory(self, factory: Callable[..., Any] | None) -> None:
         """Set the factory create_task() uses; None for the default."""

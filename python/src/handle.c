@@ -11,7 +11,7 @@
  */
 #include <math.h>
 
-#include "pyloop.h"
+#include "transport.h"
 
 /* ---- the loop's list of scheduled handles ------------------------------ */
 
@@ -414,10 +414,16 @@ int rlpy_handle_invoke(HandleObject *h)
         t0 = rlpy_monotonic();
     }
     if (PyContext_Enter(ctx) == 0) {
+        /* What the callback writes to stream transports leaves when it
+         * returns, in one sendmsg per transport (cork.c): a task step that
+         * writes a response's head and body makes one system call. The
+         * flush runs in the callback's context, as the writes would. */
+        rlpy_cork_begin(loop);
         res = PyObject_Vectorcall(callback, ((PyTupleObject *)args)->ob_item,
                                   PyTuple_GET_SIZE(args), NULL);
         if (!res)
             exc = rlpy_exc_take();
+        rlpy_cork_end(loop);
         if (PyContext_Exit(ctx) < 0 && !exc)
             exc = rlpy_exc_take();
         PyErr_Clear();

@@ -234,6 +234,7 @@ static int loop_traverse(LoopObject *self, visitproc visit, void *arg)
         return r;
     Py_VISIT(self->pending_exc);
     Py_VISIT(self->current_handle);
+    Py_VISIT(self->task_factory);
     return rlpy_fdwatch_traverse(self, visit, arg);
 }
 
@@ -243,6 +244,7 @@ static int loop_clear(LoopObject *self)
         loop_teardown(self);
     Py_CLEAR(self->pending_exc);
     Py_CLEAR(self->current_handle);
+    Py_CLEAR(self->task_factory);
     return 0;
 }
 
@@ -257,6 +259,7 @@ static void loop_dealloc(LoopObject *self)
     Py_CLEAR(self->pending_exc);
     Py_CLEAR(self->current_handle);
     Py_CLEAR(self->slow_desc);
+    Py_CLEAR(self->task_factory);
     Py_CLEAR(self->backend);
     Py_CLEAR(self->fallback_reason);
     Py_CLEAR(self->features);
@@ -462,6 +465,89 @@ static PyObject *loop_create_future(LoopObject *self, PyObject *unused)
 
     (void)unused;
     return PyObject_Vectorcall(self->st->Future, args, 0, self->st->kw_loop);
+}
+
+/* ---- tasks ------------------------------------------------------------- */
+
+/* create_task(coro, *, name=None, context=None): asyncio's, in C because
+ * servers call it once per request (context: 3.11+). The task factory
+ * path is asyncio's too: factory(loop, coro[, context=]) then set_name().
+ * No frame of ours is in a debug-mode task's _source_traceback, so there
+ * is none to drop. */
+static PyObject *loop_create_task(LoopObject *self, PyObject *const *args,
+                                  Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *coro = nargs > 0 ? args[0] : NULL, *name = Py_None;
+    PyObject *context = Py_None, *task, *r;
+    Py_ssize_t i, nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+
+    if (nargs > 1) {
+        PyErr_Format(PyExc_TypeError,
+                     "create_task() takes 1 positional argument but %zd "
+                     "were given",
+                     nargs);
+        return NULL;
+    }
+    for (i = 0; i < nkw; i++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, i), *v = args[nargs + i];
+        if (PyUnicode_CompareWithASCIIString(key, "name") == 0) {
+            name = v;
+#if PY_VERSION_HEX >= 0x030B0000
+        } else if (PyUnicode_CompareWithASCIIString(key, "context") == 0) {
+            context = v;
+#endif
+        } else if (!coro &&
+                   PyUnicode_CompareWithASCIIString(key, "coro") == 0) {
+            coro = v;
+        } else {
+            PyErr_Format(PyExc_TypeError,
+                         "create_task() got an unexpected keyword argument "
+                         "'%S'",
+                         key);
+            return NULL;
+        }
+    }
+    if (!coro) {
+        PyErr_SetString(PyExc_TypeError, "create_task() missing 1 required "
+                                         "positional argument: 'coro'");
+        return NULL;
+    }
+    if (rlpy_loop_check_closed(self) < 0)
+        return NULL;
+    if (!self->task_factory) {
+        PyObject *targs[4] = {coro, (PyObject *)self, name, context};
+        return PyObject_Vectorcall(self->st->Task, targs, 1, self->st->kw_task);
+    }
+    {
+        PyObject *fargs[3] = {(PyObject *)self, coro, context};
+        PyObject *f = Py_NewRef(self->task_factory);
+        if (context == Py_None)
+            task = PyObject_Vectorcall(f, fargs, 2, NULL);
+        else
+            task = PyObject_Vectorcall(f, fargs, 2, self->st->kw_task_ctx);
+        Py_DECREF(f);
+    }
+    if (!task || name == Py_None)
+        return task;
+    r = PyObject_CallMethodOneArg(task, self->st->str_set_name, name);
+    if (!r)
+        Py_CLEAR(task);
+    Py_XDECREF(r);
+    return task;
+}
+
+static PyObject *get_task_factory(LoopObject *self, void *c)
+{
+    (void)c;
+    return Py_NewRef(self->task_factory ? self->task_factory : Py_None);
+}
+
+/* set_task_factory() (Python) checks that it is callable. */
+static int set_task_factory(LoopObject *self, PyObject *v, void *c)
+{
+    (void)c;
+    Py_XSETREF(self->task_factory, v && v != Py_None ? Py_NewRef(v) : NULL);
+    return 0;
 }
 
 /* ---- running ----------------------------------------------------------- */
@@ -805,6 +891,14 @@ static PyMethodDef loop_methods[] = {
      "Return the time on the loop's monotonic clock, in seconds."},
     {"create_future", (PyCFunction)loop_create_future, METH_NOARGS,
      "Create an asyncio.Future attached to the loop."},
+    {"create_task", (PyCFunction)(void (*)(void))loop_create_task,
+     METH_FASTCALL | METH_KEYWORDS,
+#if PY_VERSION_HEX >= 0x030B0000
+     "create_task(coro, *, name=None, context=None)\n--\n\n"
+#else
+     "create_task(coro, *, name=None)\n--\n\n"
+#endif
+     "Schedule a coroutine object; return a Task."},
     {"stop", (PyCFunction)loop_stop, METH_NOARGS,
      "Stop the loop after the current batch of callbacks."},
     {"is_running", (PyCFunction)loop_is_running, METH_NOARGS,
@@ -858,6 +952,8 @@ static PyGetSetDef loop_getset[] = {
     {"_stopping", (getter)get_stopping, NULL, NULL, NULL},
     {"_thread_id", (getter)get_thread_id, NULL, NULL, NULL},
     {"_current_handle", (getter)get_current_handle, NULL, NULL, NULL},
+    {"_task_factory", (getter)get_task_factory, (setter)set_task_factory, NULL,
+     NULL},
     {"backend", (getter)get_backend, NULL,
      "The backend this loop runs on: 'uring' or 'epoll'.", NULL},
     {"backend_fallback_reason", (getter)get_fallback_reason, NULL,

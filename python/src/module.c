@@ -101,10 +101,9 @@ static int transport_state(rlpy_state *st)
     Py_DECREF(m);
     if (!st->SocketType || !PyType_Check(st->SocketType))
         goto err_layout;
-    st->SocketFamily = PyObject_GetAttrString((PyObject *)st->SocketType,
-                                              "family");
-    st->SocketKind = PyObject_GetAttrString((PyObject *)st->SocketType,
-                                            "type");
+    st->SocketFamily =
+        PyObject_GetAttrString((PyObject *)st->SocketType, "family");
+    st->SocketKind = PyObject_GetAttrString((PyObject *)st->SocketType, "type");
     if (!st->SocketFamily || !st->SocketKind ||
         !Py_TYPE(st->SocketFamily)->tp_descr_get ||
         !Py_TYPE(st->SocketKind)->tp_descr_get)
@@ -143,10 +142,11 @@ static int rlpy_exec(PyObject *mod)
     if (!asyncio)
         return -1;
     st->Future = PyObject_GetAttrString(asyncio, "Future");
+    st->Task = PyObject_GetAttrString(asyncio, "Task");
     transport = PyObject_GetAttrString(asyncio, "Transport");
     dtransport = PyObject_GetAttrString(asyncio, "DatagramTransport");
     Py_DECREF(asyncio);
-    if (!st->Future || !transport || !dtransport ||
+    if (!st->Future || !st->Task || !transport || !dtransport ||
         rlpy_transport_layout_check(transport) < 0 ||
         rlpy_transport_layout_check(dtransport) < 0) {
         Py_XDECREF(transport);
@@ -168,7 +168,14 @@ static int rlpy_exec(PyObject *mod)
     if (ret || transport_state(st) < 0)
         return -1;
     st->kw_loop = Py_BuildValue("(s)", "loop");
-    if (!st->kw_loop ||
+#if PY_VERSION_HEX >= 0x030B0000
+    st->kw_task = Py_BuildValue("(sss)", "loop", "name", "context");
+#else
+    st->kw_task = Py_BuildValue("(ss)", "loop", "name");
+#endif
+    st->kw_task_ctx = Py_BuildValue("(s)", "context");
+    if (!st->kw_loop || !st->kw_task || !st->kw_task_ctx ||
+        intern(&st->str_set_name, "set_name") < 0 ||
         intern(&st->str_call_exception_handler, "call_exception_handler") < 0 ||
         intern(&st->str_message, "message") < 0 ||
         intern(&st->str_exception, "exception") < 0 ||
@@ -196,6 +203,7 @@ static int rlpy_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->ServerBaseType);
     Py_VISIT(st->DgramType);
     Py_VISIT(st->Future);
+    Py_VISIT(st->Task);
     Py_VISIT(st->support);
     Py_VISIT(st->TransportType);
     Py_VISIT(st->PipeType);
@@ -221,6 +229,10 @@ static int rlpy_clear(PyObject *mod)
     Py_CLEAR(st->ServerBaseType);
     Py_CLEAR(st->DgramType);
     Py_CLEAR(st->Future);
+    Py_CLEAR(st->Task);
+    Py_CLEAR(st->kw_task);
+    Py_CLEAR(st->kw_task_ctx);
+    Py_CLEAR(st->str_set_name);
     Py_CLEAR(st->support);
     Py_CLEAR(st->kw_loop);
     Py_CLEAR(st->str_call_exception_handler);

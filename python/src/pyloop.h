@@ -102,6 +102,10 @@ typedef struct rlpy_state {
     PyTypeObject *ServerBaseType;
     PyTypeObject *DgramType;
     PyObject *Future;  /* asyncio.Future */
+    PyObject *Task;    /* asyncio.Task */
+    PyObject *kw_task; /* ("loop", "name"[, "context"]): Task(coro, ...) */
+    PyObject *kw_task_ctx; /* ("context",): a task factory's keyword */
+    PyObject *str_set_name;
     PyObject *support; /* ringloop._support, imported on first use */
     PyObject *kw_loop; /* ("loop",): keyword names for Future(loop=...) */
     PyObject *str_call_exception_handler;
@@ -181,6 +185,7 @@ struct LoopObject {
     int fallback_errno;
     PyObject *pending_exc; /* raised by a callback: leave run_forever */
     PyObject *current_handle;
+    PyObject *task_factory; /* _task_factory: NULL for None */
     PyObject *weakreflist;
     PyThreadState *tstate; /* saved while the backend sleeps */
     /* cork.c: while a protocol takes received data, what it writes to

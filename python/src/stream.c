@@ -110,6 +110,11 @@ static void socket_prep_write(StreamObject *s, rl_op_fn cb)
     rl_prep_sendmsg(&s->t.wop, s->t.fd, &s->wq.msg, MSG_NOSIGNAL, cb, s);
 }
 
+static ssize_t socket_read_now(int fd, void *buf, size_t len)
+{
+    return recv(fd, buf, len, MSG_DONTWAIT);
+}
+
 static ssize_t socket_write_now(int fd, const void *buf, size_t len)
 {
     return send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -186,6 +191,7 @@ static const struct rlpy_stream_ops socket_ops = {
     .start_read = socket_start_read,
     .prep_read = socket_prep_read,
     .prep_write = socket_prep_write,
+    .read_now = socket_read_now,
     .write_now = socket_write_now,
     .on_eof = socket_on_eof,
     .cork = true,

@@ -110,16 +110,20 @@ void rlpy_stream_submitted(StreamObject *s, int ret, const char *msg)
         Py_INCREF(s);
 }
 
-/* BufferedProtocol: get_buffer(-1), then a read into it. */
-void rlpy_stream_read_buffered(StreamObject *s)
+static void rbuf_release(StreamObject *s)
 {
-    TransportObject *t = &s->t;
-    PyObject *buf;
-    int ret;
+    if (s->rbuf_held) {
+        PyBuffer_Release(&s->rbuf);
+        s->rbuf_held = false;
+    }
+}
 
-    if (!rlpy_stream_can_read(s) || rl_op_in_flight(&t->rop))
-        return;
-    buf = call_n(s, state(s)->str_get_buffer, -1);
+/* BufferedProtocol: get_buffer(-1) into s->rbuf. -1 when it failed (the
+ * transport is then closing). */
+static int rbuf_get(StreamObject *s)
+{
+    PyObject *buf = call_n(s, state(s)->str_get_buffer, -1);
+
     if (buf && PyObject_GetBuffer(buf, &s->rbuf, PyBUF_WRITABLE) < 0)
         Py_CLEAR(buf);
     if (buf && s->rbuf.len == 0) {
@@ -131,11 +135,20 @@ void rlpy_stream_read_buffered(StreamObject *s)
     if (!buf) {
         fatal_error(s, rlpy_exc_take(),
                     "Fatal error: protocol.get_buffer() call failed.");
-        return;
+        return -1;
     }
     Py_DECREF(buf); /* the Py_buffer keeps its exporter */
     s->rbuf_held = true;
     s->rbuf_stale = false;
+    return 0;
+}
+
+/* Submit the read into the buffer held in s->rbuf. */
+static void rbuf_submit(StreamObject *s)
+{
+    TransportObject *t = &s->t;
+    int ret;
+
     rlpy_stream_ops(s)->prep_read(&t->rop, t->fd, s->rbuf.buf,
                                   (size_t)s->rbuf.len, recv_buf_done, s);
     ret = rl_submit(t->loop->rl, &t->rop);
@@ -144,6 +157,15 @@ void rlpy_stream_read_buffered(StreamObject *s)
         s->rbuf_held = false;
     }
     rlpy_stream_submitted(s, ret, "Fatal read error on socket transport");
+}
+
+/* BufferedProtocol: get_buffer(-1), then a read into it. */
+void rlpy_stream_read_buffered(StreamObject *s)
+{
+    if (!rlpy_stream_can_read(s) || rl_op_in_flight(&s->t.rop))
+        return;
+    if (rbuf_get(s) == 0)
+        rbuf_submit(s);
 }
 
 static void start_read(StreamObject *s)
@@ -300,14 +322,6 @@ out:
         Py_DECREF(s);
 }
 
-static void rbuf_release(StreamObject *s)
-{
-    if (s->rbuf_held) {
-        PyBuffer_Release(&s->rbuf);
-        s->rbuf_held = false;
-    }
-}
-
 /* The data is in a buffer whose protocol set_protocol() replaced, or
  * reading is paused and the protocol may yet be replaced (as start_tls()
  * does): keep it as bytes, for deliver() to hand to the protocol of the
@@ -328,10 +342,66 @@ static void recv_buf_keep(StreamObject *s, int res)
     Py_XDECREF(data);
 }
 
+/* How many reads a filled buffer may chain before the loop goes on with
+ * the other connections (libuv's read loop stops after 32). */
+#define RLPY_READ_AGAIN_MAX 16
+
+/*
+ * The last read filled the protocol's buffer: more may be waiting, as
+ * asyncio's and uvloop's readers find by reading until the socket is
+ * drained. Read into the next get_buffer() at once, without a submission,
+ * a completion and a loop iteration per piece, while reads keep filling the
+ * buffer; then (a short read, EAGAIN) the read op is armed as usual, into
+ * the buffer already got when nothing came. Subtypes without read_now do
+ * not. Called in the reader context, corked by nothing.
+ */
+static void read_again(StreamObject *s)
+{
+    const struct rlpy_stream_ops *ops = rlpy_stream_ops(s);
+    TransportObject *t = &s->t;
+    PyObject *r;
+    Py_ssize_t len;
+    ssize_t n;
+    int i;
+
+    for (i = 0; i < RLPY_READ_AGAIN_MAX; i++) {
+        if (!ops->read_now || !t->buffered || !rlpy_stream_can_read(s) ||
+            rl_op_in_flight(&t->rop) || rbuf_get(s) < 0)
+            return;
+        len = s->rbuf.len;
+        n = ops->read_now(t->fd, s->rbuf.buf, (size_t)len);
+        rl_loop_stats_count(t->loop->rl, RL_STATS_RECV, n); /* stats */
+        if (n < 0 &&
+            (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            rbuf_submit(s); /* into the buffer just got */
+            return;
+        }
+        rbuf_release(s);
+        if (n < 0) {
+            read_error(s, -errno);
+            return;
+        }
+        if (n == 0) {
+            ops->on_eof(s);
+            return;
+        }
+        rlpy_cork_begin(t->loop);
+        r = call_n(s, state(s)->str_buffer_updated, n);
+        if (!r)
+            fatal_error(s, rlpy_exc_take(),
+                        "Fatal error: protocol.buffer_updated() call failed.");
+        Py_XDECREF(r);
+        rlpy_cork_end(t->loop);
+        if (!r || n < len || t->loop->closed)
+            return;
+    }
+}
+
 static void recv_buf_done(rl_loop *rl, rl_op *op)
 {
     StreamObject *s = op->data;
     PyObject *r, *ctx;
+    Py_ssize_t len;
     int res = op->res;
 
     (void)rl;
@@ -344,6 +414,7 @@ static void recv_buf_done(rl_loop *rl, rl_op *op)
         recv_buf_keep(s, res);
         goto out_ctx;
     }
+    len = s->rbuf_held ? s->rbuf.len : -1;
     rbuf_release(s);
     if (read_stopped(s))
         goto out_ctx;
@@ -355,6 +426,8 @@ static void recv_buf_done(rl_loop *rl, rl_op *op)
                         "Fatal error: protocol.buffer_updated() call failed.");
         Py_XDECREF(r);
         rlpy_cork_end(s->t.loop);
+        if (r && res == len && !s->t.loop->closed)
+            read_again(s);
     } else if (res == 0) {
         if (s->t.paused) {
             s->pending_eof = true;

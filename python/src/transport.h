@@ -206,6 +206,9 @@ struct rlpy_stream_ops {
                       void *data);
     /* Prepare the write of the queue's iovecs. */
     void (*prep_write)(StreamObject *s, rl_op_fn cb);
+    /* Read now, without blocking: bytes read, or -1 with errno. NULL:
+     * a BufferedProtocol's reads are all ops. */
+    ssize_t (*read_now)(int fd, void *buf, size_t len);
     /* Write now, without blocking: bytes written, or -1 with errno. */
     ssize_t (*write_now)(int fd, const void *buf, size_t len);
     /* EOF from the reader: what the protocol is told. */
