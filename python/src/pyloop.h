@@ -84,6 +84,7 @@ typedef struct LoopObject LoopObject;
 typedef struct HandleObject HandleObject;
 
 /* The interned names the transports call or look up (str_<name>). */
+/* clang-format off */
 #define RLPY_TRANSPORT_NAMES(X)                                                \
     X(__name__) X(_attach) X(_detach) X(buffer_updated) X(close)               \
     X(connection_lost) X(datagram_received) X(detach) X(done)                  \
@@ -91,6 +92,7 @@ typedef struct HandleObject HandleObject;
     X(getpeername) X(getsockname) X(pause_writing) X(peername) X(pipe)         \
     X(proto) X(resume_writing) X(set_exception) X(set_result) X(socket)        \
     X(sockname) X(type)
+/* clang-format on */
 
 typedef struct rlpy_state {
     PyTypeObject *LoopType;
@@ -101,9 +103,9 @@ typedef struct rlpy_state {
     PyTypeObject *AcceptorType;
     PyTypeObject *ServerBaseType;
     PyTypeObject *DgramType;
-    PyObject *Future;  /* asyncio.Future */
-    PyObject *Task;    /* asyncio.Task */
-    PyObject *kw_task; /* ("loop", "name"[, "context"]): Task(coro, ...) */
+    PyObject *Future;      /* asyncio.Future */
+    PyObject *Task;        /* asyncio.Task */
+    PyObject *kw_task;     /* ("loop", "name"[, "context"]): Task(coro, ...) */
     PyObject *kw_task_ctx; /* ("context",): a task factory's keyword */
     PyObject *str_set_name;
     PyObject *support; /* ringloop._support, imported on first use */
@@ -141,8 +143,8 @@ enum rlpy_where {
 };
 
 struct HandleObject {
-    PyObject_HEAD rl_callback
-        cb;           /* node in the core's ready/thread-safe queues */
+    PyObject_HEAD
+    rl_callback cb;   /* node in the core's ready/thread-safe queues */
     LoopObject *loop; /* strong; NULL once cleared */
     PyObject *callback;
     PyObject *args;      /* a tuple */
@@ -172,7 +174,8 @@ struct rlpy_fdslot {
 };
 
 struct LoopObject {
-    PyObject_HEAD rl_loop *rl; /* NULL before __init__ and after close() */
+    PyObject_HEAD
+    rl_loop *rl; /* NULL before __init__ and after close() */
     rlpy_state *st;
     HandleObject *sched;    /* scheduled handles (doubly linked) */
     HandleObject *last_new; /* borrowed: the handle scheduled last */

@@ -23,7 +23,8 @@
 
 #include "pyloop.h"
 
-enum sock_kind { /* the receiving kinds first, then the sending ones */
+/* The receiving kinds first, then the sending ones. */
+enum sock_kind {
     K_RECV,
     K_RECV_INTO,
     K_RECVFROM,
@@ -44,7 +45,7 @@ struct sockcall {
     Py_buffer view;
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    Py_ssize_t done; /* K_SENDALL: bytes sent so far */
+    Py_ssize_t done;  /* K_SENDALL: bytes sent so far */
     LoopObject *loop; /* borrowed (a SockOp holds it): counts the call */
     int kind, fd;
     int family, type, proto; /* K_ACCEPT: the new socket's */
@@ -52,7 +53,8 @@ struct sockcall {
 };
 
 typedef struct {
-    PyObject_HEAD LoopObject *loop;
+    PyObject_HEAD
+    LoopObject *loop;
     PyObject *fut;
     PyObject *sock;
     rl_op op; /* the poll */

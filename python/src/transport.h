@@ -71,7 +71,8 @@ struct rlpy_transport_ops {
 };
 
 struct TransportObject {
-    PyObject_HEAD PyObject *extra; /* asyncio.BaseTransport's _extra slot */
+    PyObject_HEAD
+    PyObject *extra; /* asyncio.BaseTransport's _extra slot */
     const struct rlpy_transport_ops *ops;
     LoopObject *loop;
     PyObject *sock; /* the socket, or the pipe object */
