@@ -17,12 +17,8 @@ from ._transports import _SocketTransport
 _SENDFILE_FALLBACK_READBUFFER_SIZE = 1024 * 256
 
 
-def _check_sendfile_params(sock: socket.socket, file: Any, offset: Any,
-                           count: Any) -> None:
-    if "b" not in getattr(file, "mode", "b"):
-        raise ValueError("file should be opened in binary mode")
-    if not sock.type == socket.SOCK_STREAM:
-        raise ValueError("only SOCK_STREAM type sockets are supported")
+def _check_range(offset: Any, count: Any) -> None:
+    """What sendfile() and sock_sendfile() both check, as asyncio."""
     if count is not None:
         if not isinstance(count, int):
             raise TypeError(
@@ -36,6 +32,15 @@ def _check_sendfile_params(sock: socket.socket, file: Any, offset: Any,
     if offset < 0:
         raise ValueError(
             f"offset must be a non-negative integer (got {offset!r})")
+
+
+def _check_sendfile_params(sock: socket.socket, file: Any, offset: Any,
+                           count: Any) -> None:
+    if "b" not in getattr(file, "mode", "b"):
+        raise ValueError("file should be opened in binary mode")
+    if not sock.type == socket.SOCK_STREAM:
+        raise ValueError("only SOCK_STREAM type sockets are supported")
+    _check_range(offset, count)
 
 
 class _SendfileFallbackProtocol(asyncio.Protocol):
@@ -212,19 +217,7 @@ class SendfileMixin:
                     f"supported for transport {transport!r}")
         if "b" not in getattr(file, "mode", "b"):
             raise ValueError("file should be opened in binary mode")
-        if count is not None:
-            if not isinstance(count, int):
-                raise TypeError(
-                    f"count must be a positive integer (got {count!r})")
-            if count <= 0:
-                raise ValueError(
-                    f"count must be a positive integer (got {count!r})")
-        if not isinstance(offset, int):
-            raise TypeError(
-                f"offset must be a non-negative integer (got {offset!r})")
-        if offset < 0:
-            raise ValueError(
-                f"offset must be a non-negative integer (got {offset!r})")
+        _check_range(offset, count)
         if not isinstance(transport, _SocketTransport):
             return await self._sendfile_fallback(transport, file, offset,
                                                  count)

@@ -5,7 +5,6 @@ asyncio's class names, and the loop methods that make them, TLS included
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from typing import Any
 
@@ -81,17 +80,23 @@ class TransportMixin:
 
     _debug: bool
 
+    def _transport_made(self, protocol: Any, transport: Any,
+                        waiter: Any) -> None:
+        # as asyncio's transports' constructors: connection_made, then
+        # reading, then the waiter, each in its own callback
+        self.call_soon(protocol.connection_made, transport)  # type: ignore
+        self.call_soon(transport._start_reading)  # type: ignore
+        if waiter is not None:
+            self.call_soon(_set_result_unless_cancelled,  # type: ignore
+                           waiter, None)
+
     def _make_socket_transport(self, sock: socket.socket, protocol: Any,
                                waiter: Any = None, *,
                                extra: dict[str, Any] | None = None,
                                server: Any = None) -> _SocketTransport:
         transport = _SocketTransport(self, sock, protocol, None, server,
                                      extra)
-        self.call_soon(protocol.connection_made, transport)  # type: ignore
-        self.call_soon(transport._start_reading)  # type: ignore
-        if waiter is not None:
-            self.call_soon(_set_result_unless_cancelled,  # type: ignore
-                           waiter, None)
+        self._transport_made(protocol, transport, waiter)
         return transport
 
     def _make_datagram_transport(self, sock: socket.socket, protocol: Any,
@@ -106,11 +111,7 @@ class TransportMixin:
                 extra["peername"] = None
         transport = _DatagramTransport(self, sock, protocol, address,
                                        bool(extra["peername"]), extra)
-        self.call_soon(protocol.connection_made, transport)  # type: ignore
-        self.call_soon(transport._start_reading)  # type: ignore
-        if waiter is not None:
-            self.call_soon(_set_result_unless_cancelled,  # type: ignore
-                           waiter, None)
+        self._transport_made(protocol, transport, waiter)
         return transport
 
     def _make_ssl_transport(self, rawsock: socket.socket, protocol: Any,
