@@ -10,7 +10,9 @@ import asyncio
 import collections.abc
 import itertools
 import logging
+import os
 import socket
+import stat
 import sys
 from typing import Any, Callable
 
@@ -175,3 +177,18 @@ def run_with(factory: Callable[[], Any], main: Any,
         finally:
             asyncio.set_event_loop(None)
             loop.close()
+
+
+def _remove_stale_unix_socket(path: Any) -> None:
+    """What asyncio does before binding a Unix socket to a path: remove a
+    socket file left there, and log (not raise) when it cannot tell."""
+    if path[0] in (0, "\x00"):
+        return  # an abstract name: no file
+    try:
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            os.remove(path)
+    except FileNotFoundError:
+        pass
+    except OSError as err:
+        logger.error("Unable to check or remove stale UNIX socket %r: %r",
+                     path, err)

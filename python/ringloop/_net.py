@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import os
 import socket
-import stat
 import warnings
 from typing import Any, Callable
 
 from ._compat import (_PY311, _PY312, _SSLSocket, _check_ssl_socket,
-                      _interleave_addrinfos, _ipaddr_info, _set_reuseport,
+                      _interleave_addrinfos, _ipaddr_info,
+                      _remove_stale_unix_socket, _set_reuseport,
                       _shutdown_timeout_arg, _unset)
-
-logger = logging.getLogger("asyncio")
 
 _Future = asyncio.Future
 
@@ -78,15 +75,8 @@ class NetMixin:
                 for addr in (local_addr, remote_addr):
                     if addr is not None and not isinstance(addr, str):
                         raise TypeError("string is expected")
-                if local_addr and local_addr[0] not in (0, "\x00"):
-                    try:
-                        if stat.S_ISSOCK(os.stat(local_addr).st_mode):
-                            os.remove(local_addr)
-                    except FileNotFoundError:
-                        pass
-                    except OSError as err:
-                        logger.error("Unable to check or remove stale UNIX "
-                                     "socket %r: %r", local_addr, err)
+                if local_addr:
+                    _remove_stale_unix_socket(local_addr)
                 addr_pairs_info = (((family, proto),
                                     (local_addr, remote_addr)),)
             else:

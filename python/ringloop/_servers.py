@@ -12,14 +12,14 @@ import itertools
 import logging
 import os
 import socket
-import stat
 import weakref
 from asyncio import trsock
 from typing import Any, Callable, Iterable
 
 from . import _ext
 from ._compat import (_HAS_IPv6, _PY312, _PY313, _check_ssl_socket,
-                      _set_reuseport, _shutdown_timeout_arg, _unset)
+                      _remove_stale_unix_socket, _set_reuseport,
+                      _shutdown_timeout_arg, _unset)
 from ._transports import TransportMixin, _SocketTransport
 
 logger = logging.getLogger("asyncio")
@@ -413,15 +413,7 @@ class ServerMixin:
                     "path and sock can not be specified at the same time")
             path = os.fspath(path)
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            if path[0] not in (0, "\x00"):
-                try:
-                    if stat.S_ISSOCK(os.stat(path).st_mode):
-                        os.remove(path)
-                except FileNotFoundError:
-                    pass
-                except OSError as err:
-                    logger.error("Unable to check or remove stale UNIX "
-                                 "socket %r: %r", path, err)
+            _remove_stale_unix_socket(path)
             try:
                 sock.bind(path)
             except OSError as exc:
