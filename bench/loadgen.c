@@ -599,9 +599,8 @@ static void report(const struct result *r)
                "\"client_cpu_util\": %.3f",
                r->engine, opt.host, opt.port, opt.conns,
                (unsigned long long)r->alive, opt.size, r->warmup, r->seconds,
-               (unsigned long long)st.requests, (unsigned long long)st.all,
-               rps, (unsigned long long)st.errors,
-               (unsigned long long)st.mismatches,
+               (unsigned long long)st.requests, (unsigned long long)st.all, rps,
+               (unsigned long long)st.errors, (unsigned long long)st.mismatches,
                (unsigned long long)st.stalled, lmin, mean, p50, p90, p99, p999,
                lmax, cli_util);
         if (srv >= 0)
