@@ -321,6 +321,8 @@ int rl_submit(rl_loop *loop, rl_op *op)
         return -EBADF;
     if (loop->freeing)
         return -ECANCELED;
+    if (op->opcode == RL_OP_CLOSE)
+        rl__pool_cancel_fd(loop, op->fd); /* as the backend does its own */
     op->loop = loop;
     op->state = RL__OP_IN_FLIGHT;
     op->res = 0;
@@ -347,8 +349,12 @@ int rl_op_cancel(rl_loop *loop, rl_op *op)
 {
     if (op->state == RL__OP_IDLE || op->loop != loop)
         return -ENOENT;
-    if (op->state == RL__OP_CANCELING)
+    if ((op->state & RL__OP_STATE_MASK) == RL__OP_CANCELING)
         return 0;
+    if (op->state & RL__OP_POOL) {
+        op->state = RL__OP_CANCELING | RL__OP_POOL;
+        return rl__pool_cancel(loop, op);
+    }
     op->state = RL__OP_CANCELING;
     return loop->ops->cancel(loop, op, -1);
 }
@@ -357,6 +363,7 @@ int rl_cancel_fd(rl_loop *loop, int fd)
 {
     if (fd < 0)
         return -EBADF;
+    rl__pool_cancel_fd(loop, fd);
     return loop->ops->cancel(loop, NULL, fd);
 }
 
