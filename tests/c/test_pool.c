@@ -186,6 +186,32 @@ static void test_lazy_start_and_join(void **state)
     assert_int_equal(pool_threads(), 0); /* joined */
 }
 
+/* RL_RUN_DEFAULT with nothing but pool ops: the loop sleeps with no timeout
+ * until a worker's completion wakes it, and returns once they are done. */
+static void test_run_default(void **state)
+{
+    rl_loop *loop = pool_loop(0);
+    struct fop f[3];
+    struct statx stx[3];
+    int i;
+
+    (void)state;
+    memset(f, 0, sizeof(f));
+    for (i = 0; i < 3; i++) {
+        rl_prep_statx(&f[i].op, AT_FDCWD, i == 1 ? "/nonexistent-rl" : "/", 0,
+                      STATX_BASIC_STATS, &stx[i], fop_cb, &f[i]);
+        assert_int_equal(rl_submit(loop, &f[i].op), 0);
+    }
+    assert_int_equal(rl_loop_run(loop, RL_RUN_DEFAULT), 0);
+    RLT_ASSERT_OK();
+    for (i = 0; i < 3; i++)
+        assert_int_equal(f[i].calls, 1);
+    assert_int_equal(f[0].res, 0);
+    assert_int_equal(f[1].res, -ENOENT);
+    assert_int_equal(rl_loop_pending(loop), 0);
+    rl_loop_free(loop);
+}
+
 /* ---- a blocked op does not stall the loop -------------------------------- */
 
 struct stall {
@@ -528,6 +554,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         RLT_TEST(test_lazy_start_and_join),
+        RLT_TEST(test_run_default),
         RLT_TEST(test_blocked_op_does_not_stall),
         RLT_TEST(test_cancel),
         RLT_TEST(test_one_thread_many_queued),

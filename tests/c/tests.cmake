@@ -55,3 +55,6 @@ rl_test_disabled(test_cancel multishot_recv)
 rl_test_disabled(test_timer ext_arg)
 rl_test_disabled(test_threadsafe ext_arg)
 rl_test_disabled(test_threadsafe defer_taskrun)
+# The pool's completions come back through the thread-safe wakeup.
+rl_test_disabled(test_pool defer_taskrun)
+rl_test_disabled(test_pool ext_arg)
