@@ -14,6 +14,7 @@ rl_test(test_poll test_poll.c GENERIC)
 rl_test(test_fork test_fork.c GENERIC)
 rl_test(test_stats test_stats.c GENERIC)
 rl_test(test_drain test_drain.c GENERIC)
+rl_test(test_msgring test_msgring.c GENERIC)
 # Chooses backends itself (explicit, RINGLOOP_BACKEND, auto, seccomp).
 rl_test(test_select test_select.c)
 
@@ -22,7 +23,7 @@ rl_test(test_select test_select.c)
 # order; test_select checks that this list matches the library.
 set(RL_FEATURE_WORDS
   multishot_accept multishot_recv bufring defer_taskrun
-  coop_taskrun multishot_poll cancel_fd ext_arg bufring_inc)
+  coop_taskrun multishot_poll cancel_fd ext_arg bufring_inc msg_ring)
 
 # rl_test_disabled(PROGRAM WORD): PROGRAM.uring.no_WORD
 function(rl_test_disabled prog word)
@@ -45,3 +46,5 @@ rl_test_disabled(test_cancel multishot_recv)
 rl_test_disabled(test_timer ext_arg)
 rl_test_disabled(test_threadsafe ext_arg)
 rl_test_disabled(test_threadsafe defer_taskrun)
+rl_test_disabled(test_msgring msg_ring)
+rl_test_disabled(test_msgring defer_taskrun)
