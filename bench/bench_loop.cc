@@ -2,9 +2,12 @@
 // calls. Each names what one iteration is; items_per_second counts
 // callbacks (or timer operations) per second.
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <string>
+#include <sys/resource.h>
 #include <thread>
 #include <vector>
 
@@ -340,5 +343,104 @@ void BM_ThreadsafeWakeup(benchmark::State &state)
     rl_loop_free(loop);
 }
 BENCHMARK(BM_ThreadsafeWakeup)->UseRealTime();
+
+// ---- loop to loop (msg_ring) ---------------------------------------------
+
+double process_cpu_ns()
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e9 +
+           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e3;
+}
+
+// One iteration: a round trip between two loops on two threads, each hop an
+// rl_call_threadsafe() made from a callback of the sending loop (as
+// loop.call_soon_threadsafe between two ringloop loops). The target sleeps
+// in its backend wait at every hop, so each hop is a wake: with msg_ring
+// (arg 1, io_uring) an IORING_OP_MSG_RING submitted by the sender, else an
+// eventfd write and the target's eventfd read. cpu_ns_per_rt is the
+// process's CPU time (both threads, user + system) per round trip.
+void BM_CrossLoopRoundTrip(benchmark::State &state)
+{
+    rl_loop_config cfg;
+    rl_loop *a = nullptr, *b = nullptr;
+
+    rl_loop_config_init(&cfg);
+    cfg.backend = rl_bench_backend;
+    cfg.disable = state.range(0) ? 0 : RL_FEAT_MSG_RING;
+    if (rl_loop_new(&a, &cfg) < 0 || rl_loop_new(&b, &cfg) < 0) {
+        if (a)
+            rl_loop_free(a);
+        state.SkipWithError("rl_loop_new failed");
+        return;
+    }
+    state.SetLabel(
+        std::string(rl_loop_backend_name(a)) +
+        (rl_loop_features(a) & RL_FEAT_MSG_RING ? " msg_ring" : " eventfd"));
+    struct Ctx {
+        rl_loop *a, *b;
+        rl_callback kick, ping, pong, stop;
+        bool back = false; // loop a's thread only
+    } ctx;
+    ctx.a = a;
+    ctx.b = b;
+    rl_callback_init(
+        &ctx.kick,
+        [](rl_loop *, rl_callback *cb) {
+            Ctx *c = static_cast<Ctx *>(cb->data);
+            rl_call_threadsafe(c->b, &c->ping);
+        },
+        &ctx);
+    rl_callback_init(
+        &ctx.ping,
+        [](rl_loop *, rl_callback *cb) {
+            Ctx *c = static_cast<Ctx *>(cb->data);
+            rl_call_threadsafe(c->a, &c->pong);
+        },
+        &ctx);
+    rl_callback_init(
+        &ctx.pong,
+        [](rl_loop *, rl_callback *cb) {
+            static_cast<Ctx *>(cb->data)->back = true;
+        },
+        &ctx);
+    rl_callback_init(
+        &ctx.stop, [](rl_loop *l, rl_callback *) { rl_loop_stop(l); }, nullptr);
+    rl_timer keepalive;
+    rl_timer_init(
+        &keepalive, [](rl_loop *, rl_timer *) {}, nullptr);
+    rl_timer_start(b, &keepalive, 3600 * kSec);
+    std::thread t([&] { rl_loop_run(b, RL_RUN_DEFAULT); });
+    // let b fall asleep once (its ring is enabled then)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    struct rl_loop_stats st0, st1;
+    rl_loop_stats(a, &st0);
+    double cpu0 = process_cpu_ns();
+    for (auto _ : state) {
+        ctx.back = false;
+        rl_call_soon(a, &ctx.kick);
+        while (!ctx.back)
+            rl_loop_run(a, RL_RUN_ONCE);
+    }
+    double cpu = process_cpu_ns() - cpu0;
+    rl_loop_stats(a, &st1);
+    rl_call_threadsafe(b, &ctx.stop);
+    t.join();
+    rl_timer_stop(b, &keepalive);
+    state.SetItemsProcessed(state.iterations());
+    state.counters["cpu_ns_per_rt"] =
+        benchmark::Counter(cpu / static_cast<double>(state.iterations()));
+    state.counters["a_msgs_per_rt"] = benchmark::Counter(
+        static_cast<double>(st1.msg_ring_sent - st0.msg_ring_sent) /
+        static_cast<double>(state.iterations()));
+    rl_loop_free(a);
+    rl_loop_free(b);
+}
+BENCHMARK(BM_CrossLoopRoundTrip)
+    ->ArgName("msg_ring")
+    ->Arg(0)
+    ->Arg(1)
+    ->UseRealTime();
 
 } // namespace
