@@ -28,7 +28,8 @@ TIMEOUT = 60.0
 def _pingpong(factories: list[Callable[[], asyncio.AbstractEventLoop]],
               hops: int, balls: int = 1) -> list[int]:
     """Bounce `balls` balls around the loops (in a ring) for `hops` hops in
-    all; returns how many hops each loop ran."""
+    all; returns how many hops each loop ran. Checks that ring messages
+    went exactly between ringloop io_uring loops with msg_ring on."""
     loops = [f() for f in factories]
     counts = [0] * len(loops)
     total = [0]
@@ -75,6 +76,7 @@ def _pingpong(factories: list[Callable[[], asyncio.AbstractEventLoop]],
         for t in threads:
             t.join(TIMEOUT)
     alive = [t for t in threads if t.is_alive()]
+    sent = [_msg_ring_sent(lp) for lp in loops] if not alive else []
     if not alive:
         for lp in loops:
             lp.close()
@@ -84,7 +86,23 @@ def _pingpong(factories: list[Callable[[], asyncio.AbstractEventLoop]],
     assert finished, f"the ball stalled after {total[0]} of {hops} hops " \
                      "(a wake was lost)"
     assert total[0] >= hops
+    capable = [_msg_capable(lp) for lp in loops]
+    for i, n in enumerate(sent):
+        if not capable[i] or sum(capable) < 2:
+            assert n == 0, f"loop {i} sent {n} ring messages"
+    if all(capable):
+        # the targets sleep between hops often enough that some wake is due
+        assert sum(sent) > 0, "no ring message between io_uring loops"
     return counts
+
+
+def _msg_capable(loop: asyncio.AbstractEventLoop) -> bool:
+    return "msg_ring" in getattr(loop, "backend_features", ())
+
+
+def _msg_ring_sent(loop: asyncio.AbstractEventLoop) -> int:
+    stats = getattr(loop, "stats", None)
+    return int(stats().get("msg_ring_sent", 0)) if stats else 0
 
 
 def test_pingpong(kind: str) -> None:
