@@ -10,11 +10,11 @@
 
 #include "loop/loop.h"
 
+/* Indexed by bit; bits 9-14 are other branches' words (NULL here). */
 static const char *const feature_names[] = {
     "multishot_accept", "multishot_recv",  "bufring",   "defer_taskrun",
     "coop_taskrun",     "multishot_poll",  "cancel_fd", "ext_arg",
-    "bufring_inc",      [15] = "msg_ring", /* bits 9-14: other branches' words
-                                            */
+    "bufring_inc",      [15] = "msg_ring",
 };
 #define NFEATURES (sizeof(feature_names) / sizeof(feature_names[0]))
 

@@ -82,8 +82,9 @@ static unsigned kernel_features(void)
      * where each one lies. */
     if (v >= KVER(6, 15))
         f |= RL_FEAT_BUFRING_INC;
-    /* MSG_RING is 5.18, but messages to a DEFER_TASKRUN or a disabled
-     * ring were fixed up to 6.3 */
+    /* MSG_RING is 5.18; messages to DEFER_TASKRUN rings and to rings
+     * created disabled (ours, until their first run) got fixes through
+     * 6.3 */
     if (v >= KVER(6, 3))
         f |= RL_FEAT_MSG_RING;
     return f;

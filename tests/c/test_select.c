@@ -26,12 +26,12 @@
 #endif
 
 /* The words, in bit order, that tests.cmake registers RINGLOOP_DISABLE
- * variants for; checked against the library here. */
+ * variants for; checked against the library here. Bits 9-14 are other
+ * branches' words (NULL here). */
 static const char *const feature_words[] = {
     "multishot_accept", "multishot_recv",  "bufring",   "defer_taskrun",
     "coop_taskrun",     "multishot_poll",  "cancel_fd", "ext_arg",
-    "bufring_inc",      [15] = "msg_ring", /* bits 9-14: other branches' words
-                                            */
+    "bufring_inc",      [15] = "msg_ring",
 };
 #define NWORDS ((int)(sizeof(feature_words) / sizeof(feature_words[0])))
 
