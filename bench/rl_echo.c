@@ -174,32 +174,40 @@ static void on_recv(rl_loop *loop, rl_op *op)
     conn_close(c);
 }
 
+int rl_echo_server_adopt(struct rl_echo_server *s, int fd)
+{
+    struct echo_conn *c;
+
+    if (s->stopping) {
+        close(fd);
+        return -ECANCELED;
+    }
+    c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        return -ENOMEM;
+    }
+    c->srv = s;
+    c->fd = fd;
+    echo_nodelay(c->fd);
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    rl_prep_recv_multishot(&c->recv, c->fd, on_recv, c);
+    if (rl_submit(s->loop, &c->recv) < 0)
+        conn_close(c);
+    return 0;
+}
+
 static void on_accept(rl_loop *loop, rl_op *op)
 {
     struct rl_echo_server *s = op->data;
-    struct echo_conn *c;
 
-    if (op->res >= 0 && s->stopping) {
-        close(op->res);
-    } else if (op->res >= 0) {
-        c = calloc(1, sizeof(*c));
-        if (!c) {
-            close(op->res);
-            goto rearm;
-        }
-        c->srv = s;
-        c->fd = op->res;
-        echo_nodelay(c->fd);
-        c->next = s->conns;
-        if (s->conns)
-            s->conns->prev = c;
-        s->conns = c;
-        s->nconns++;
-        rl_prep_recv_multishot(&c->recv, c->fd, on_recv, c);
-        if (rl_submit(loop, &c->recv) < 0)
-            conn_close(c);
-    }
-rearm:
+    if (op->res >= 0)
+        rl_echo_server_adopt(s, op->res);
+
     if (op->cflags & RL_CQE_MORE)
         return;
     /* -EMFILE and the like are transient; a cancel or a bad fd is not */
@@ -222,6 +230,10 @@ int rl_echo_server_start(rl_loop *loop, int lfd, struct rl_echo_server **out)
         return -ENOMEM;
     s->loop = loop;
     s->lfd = lfd;
+    if (lfd < 0) { /* connections come by rl_echo_server_adopt() only */
+        *out = s;
+        return 0;
+    }
     rl_prep_accept_multishot(&s->accept, lfd, SOCK_NONBLOCK | SOCK_CLOEXEC,
                              on_accept, s);
     ret = rl_submit(loop, &s->accept);

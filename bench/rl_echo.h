@@ -17,10 +17,15 @@ extern "C" {
 struct rl_echo_server;
 
 /*
- * Start accepting on lfd (a listening socket; the server does not own it).
+ * Start accepting on lfd (a listening socket; the server does not own it),
+ * or with lfd < 0 serve only what rl_echo_server_adopt() hands it.
  * Returns 0 and sets *out, or -errno.
  */
 int rl_echo_server_start(rl_loop *loop, int lfd, struct rl_echo_server **out);
+
+/* Serve an accepted connection (the server owns fd from here, and closes
+ * it on failure). Loop thread only. 0 or -errno. */
+int rl_echo_server_adopt(struct rl_echo_server *s, int fd);
 
 /*
  * Stop accepting and close every connection. The server frees itself once

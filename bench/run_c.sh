@@ -7,6 +7,11 @@
 #      with 1 and 50 connections and 1 KiB messages. Servers take turns
 #      within a round (the order rotates between rounds) and every ratio is
 #      to echo_raw_uring measured in the same round.
+#   3. the multi-threaded echo server (echo_mt, one loop per thread):
+#      SO_REUSEPORT listeners or one acceptor handing connections out by
+#      ring message (rl_loop_send_fd), with 1 and 2 server threads; ratios
+#      to the 1-thread reuseport server of the same round. See
+#      docs/multithreading.md.
 #
 # Timings on a shared machine are noisy: compare the ratios of one run,
 # never absolute numbers across runs.
@@ -19,6 +24,10 @@
 #   SERVER_CPU [0]  LOAD_CPU [1]; LOAD_CPU=0 shares the server's CPU: no
 #   cross-CPU wakeups (slow and erratic on VMs), so steadier ratios, but
 #   loadgen's own cost is in every request
+#   ECHO=0 skips step 2; MT=0 skips step 3; MT_THREADS ["1 2"]
+#   MT_CONNS ["50"]; MT_CPUS [0,1]: the CPUs the echo_mt server may use
+#   (loadgen stays on LOAD_CPU, so with 2 server threads on a 2-CPU machine
+#   it competes with one of them)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${RINGLOOP_BUILD_DIR:-$root/build}/bench
@@ -38,7 +47,7 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DRINGLOOP_BUILD_BENCH=ON -DRINGLOOP_BUILD_TESTS=OFF \
     -DRINGLOOP_BUILD_TOOLS=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" --target ringloop_bench echo_ringloop \
-    echo_raw_uring echo_raw_epoll loadgen >/dev/null
+    echo_raw_uring echo_raw_epoll echo_mt loadgen >/dev/null
 bin=$build/bench
 out=$build/results
 mkdir -p "$out"
@@ -110,6 +119,7 @@ EOF
 fi
 
 # ---- 2. echo comparison --------------------------------------------------
+echo_step=${ECHO:-1}
 servers=(raw-uring raw-epoll ringloop-uring ringloop-epoll)
 server_cmd() { # NAME PORT
     case $1 in
@@ -130,6 +140,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+if [ "$echo_step" != 0 ]; then
 results=$out/echo.jsonl
 : >"$results"
 echo "== echo: ${rounds} round(s) x conns {$conns_list} x ${#servers[@]}" \
@@ -214,4 +225,96 @@ if noisy:
           f"{', '.join(noisy)}; trust the server CPU column more, or rerun "
           f"with more ROUNDS on a quieter machine.")
 EOF
+fi
+
+# ---- 3. multi-threaded echo (echo_mt) --------------------------------------
+# Rows: MODE-THREADS. loadgen opens its connections in the warmup, so the
+# hand-offs (one ring message each) are not in the measured requests; their
+# cost is BM_CrossLoopRoundTrip's (step 1), per hop.
+if [ "${MT:-1}" != 0 ]; then
+    mt_threads=${MT_THREADS:-"1 2"}
+    mt_conns=${MT_CONNS:-"50"}
+    mt_cpus=${MT_CPUS:-0,1}
+    mt_rows=()
+    for t in $mt_threads; do
+        mt_rows+=("reuseport-$t" "handoff-$t")
+    done
+    pin_mt=()
+    [ ${#pin_server[@]} -eq 0 ] || pin_mt=(taskset -c "$mt_cpus")
+    mt_results=$out/echo_mt.jsonl
+    : >"$mt_results"
+    echo "== echo_mt: ${rounds} round(s) x conns {$mt_conns} x ${#mt_rows[@]}" \
+        "servers (io_uring), server on CPUs $mt_cpus, loadgen on CPU $load_cpu"
+    for ((r = 0; r < rounds; r++)); do
+        for c in $mt_conns; do
+            for ((k = 0; k < ${#mt_rows[@]}; k++)); do
+                s=${mt_rows[$(((k + r) % ${#mt_rows[@]}))]}
+                IFS=- read -r m t <<<"$s"
+                port=$((port + 1))
+                "${pin_mt[@]}" "$bin/echo_mt" \
+                    --backend uring --mode "$m" --threads "$t" \
+                    --port "$port" 2>/dev/null &
+                spid=$!
+                line=$("${pin_load[@]}" "$bin/loadgen" --port "$port" \
+                    --conns "$c" --size "$size" --duration "$duration" \
+                    --warmup "$warmup" --server-pid "$spid" --json) || true
+                cleanup
+                spid=""
+                [ -n "$line" ] || line='{"rps": 0, "errors": -1}'
+                echo "{\"server\": \"$s\", \"round\": $r, \"result\": $line}" >>"$mt_results"
+                printf '  round %d  conns %-3s %-20s %s\n' "$r" "$c" "$s" \
+                    "$(echo "$line" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.0f req/s" % d["rps"], "errors %d" % d["errors"] if d["errors"] else "")')"
+            done
+        done
+    done
+    python3 - "$mt_results" "${mt_rows[@]}" <<'PYEOF'
+import json, statistics, sys
+
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+servers = sys.argv[2:]
+base = "reuseport-1"
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+by = {}
+for row in rows:
+    res = row["result"]
+    by.setdefault((res.get("conns"), row["server"]), []).append((row["round"], res))
+print()
+print("echo_mt (one ringloop loop per thread, io_uring): requests/s and server")
+print(f"CPU per request (all threads), ratios to {base} in the same round")
+print(f"{'conns':>5} {'server':<20} {'req/s':>9} {'x ' + base:>14} {'srv us/req':>10} "
+      f"{'x cpu':>7} {'srv cpu':>8} {'p50 us':>8} {'p99 us':>8} {'loadgen cpu':>11}")
+for conns in sorted({k[0] for k in by if k[0] is not None}):
+    baseline = dict(by.get((conns, base), []))
+    for s in servers:
+        ok = [(r, x) for r, x in by.get((conns, s), []) if x.get("rps")
+              and not x.get("errors") and not x.get("mismatches")
+              and not x.get("stalled")]
+        if not ok:
+            print(f"{conns:>5} {s:<20} {'failed':>9}")
+            continue
+        def ratio(key):
+            return med([x[key] / baseline[r][key] for r, x in ok
+                        if r in baseline and x.get(key) and baseline[r].get(key)])
+        f = lambda v, spec: format(v, spec) if v is not None else "-"
+        util = med([x.get("server_cpu_util") for _, x in ok])
+        cli = med([x.get("client_cpu_util") for _, x in ok])
+        print(f"{conns:>5} {s:<20} {med([x['rps'] for _, x in ok]):>9.0f} "
+              f"{f(ratio('rps'), '.3f') + 'x':>14} "
+              f"{f(med([x.get('server_cpu_us_per_req') for _, x in ok]), '.2f'):>10} "
+              f"{f(ratio('server_cpu_us_per_req'), '.3f') + 'x':>7} "
+              f"{f(util * 100 if util is not None else None, '.0f') + '%':>8} "
+              f"{med([x['latency_us']['p50'] for _, x in ok]):>8.1f} "
+              f"{med([x['latency_us']['p99'] for _, x in ok]):>8.1f} "
+              f"{f(cli * 100 if cli is not None else None, '.0f') + '%':>11}")
+print()
+print("srv cpu: server CPU time over wall time (100% = one CPU). On a 2-CPU")
+print("machine the 2-thread servers share CPU 1 with loadgen: their req/s is")
+print("bounded by the machine, not by the server; compare CPU per request.")
+PYEOF
+fi
+
 echo "results: $out"

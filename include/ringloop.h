@@ -105,8 +105,13 @@ enum rl_feature {
     RL_FEAT_BUFRING_INC = 1u << 8,      /* large provided buffers, each
                                            consumed a piece per recv
                                            (Linux 6.15+) */
+    RL_FEAT_MSG_RING = 1u << 15,        /* rl_call_threadsafe() from another
+                                           io_uring loop's thread wakes
+                                           this one by IORING_OP_MSG_RING,
+                                           not its eventfd (Linux 6.3+);
+                                           see docs/multithreading.md */
 };
-#define RL_FEAT_ALL 0x1ffu
+#define RL_FEAT_ALL (0x1ffu | RL_FEAT_MSG_RING)
 
 /* The word for one feature bit ("multishot_recv"), or NULL. */
 RL_EXTERN const char *rl_feature_name(unsigned feature);
@@ -157,7 +162,8 @@ RL_EXTERN int rl_loop_new(rl_loop **out, const struct rl_loop_config *cfg);
  * rl_submit() from one of them fails with -ECANCELED);
  * queued callbacks (also those queued by rl_call_threadsafe) and armed
  * timers are dropped without being called or touched: the caller still owns
- * them and releases what they hold.
+ * them and releases what they hold. The exception: an rl_loop_send_fd()
+ * not yet delivered has its fd closed and its fn called with -ECANCELED.
  */
 RL_EXTERN void rl_loop_free(rl_loop *loop);
 
@@ -282,8 +288,51 @@ RL_EXTERN bool rl_callback_cancel(rl_loop *loop, rl_callback *cb);
 /*
  * Queue cb from any thread and wake the loop if it sleeps. Lock-free.
  * The node must not be reused until fn has started.
+ *
+ * Called from a callback of another loop (any loop whose rl_loop_run()
+ * runs on the calling thread) when both loops are io_uring loops with
+ * msg_ring on, the wake is an IORING_OP_MSG_RING submitted on the caller's
+ * ring (one io_uring_enter, and the target gets a bare completion instead
+ * of an eventfd read to re-arm); otherwise the target's eventfd is
+ * written. Either way at most one wake is sent per sleep of the target.
+ *
+ * Lifetime: `loop` must not be freed while another thread may still call
+ * rl_call_threadsafe() (or rl_loop_send_fd()) on it; as for the node, the
+ * caller's side of that ordering is the embedder's. With msg_ring, a
+ * message the kernel refused is retried on the eventfd by the caller's
+ * loop, normally before rl_call_threadsafe() returns, at the latest in the
+ * caller's next iteration: so a thread that called it from a loop's
+ * callback must also let that loop iterate once more (or return from
+ * rl_loop_run(), or be freed) before `loop` is freed.
  */
 RL_EXTERN int rl_call_threadsafe(rl_loop *loop, rl_callback *cb);
+
+/*
+ * Hand a file descriptor (an accepted socket, say) to another loop from
+ * any thread: fn(to, m, fd) runs on `to`'s thread in a ready phase, and
+ * from then the fd is the receiver's. It travels as an integer through
+ * the thread-safe queue (threads share the fd table), so the wake is the
+ * one rl_call_threadsafe() sends: a ring message between io_uring loops
+ * with msg_ring on, else an eventfd write. The node m is caller-owned and
+ * must stay put until fn starts; it is handed back then (fn may free it).
+ *
+ * If `to` is freed before fn ran, rl_loop_free() closes the fd and calls
+ * fn(to, m, -ECANCELED) so that the sender's data can be released: either
+ * way fn runs exactly once and the fd never leaks. Returns 0, or -EBADF
+ * for fd < 0 (then nothing is queued and the fd is still the caller's).
+ */
+typedef struct rl_fd_msg rl_fd_msg;
+typedef void (*rl_fd_msg_fn)(rl_loop *loop, rl_fd_msg *m, int fd);
+
+struct rl_fd_msg {
+    rl_callback cb; /* private */
+    int fd;         /* private */
+    rl_fd_msg_fn fn;
+    void *data;
+};
+
+RL_EXTERN int rl_loop_send_fd(rl_loop *to, rl_fd_msg *m, int fd,
+                              rl_fd_msg_fn fn, void *data);
 
 /* ------------------------------------------------------------------------
  * Timers: a 4-ary min-heap keyed on (deadline, start sequence). Equal
@@ -610,6 +659,10 @@ struct rl_loop_stats {
     uint64_t pool_ops;    /* ops run on the worker pool (the call was made) */
     uint64_t nowait_hits; /* epoll: file reads/writes done inline by
                              preadv2/pwritev2 with RWF_NOWAIT */
+    /* Appended: msg_ring */
+    uint64_t msg_ring_sent; /* uring: rl_call_threadsafe() wakes this loop
+                               sent to another loop by IORING_OP_MSG_RING
+                               (the rest went by the target's eventfd) */
 };
 
 /*

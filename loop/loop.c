@@ -15,10 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "loop.h"
 
 static atomic_uint fork_generation;
+/* The loop whose rl_loop_run() runs on this thread (the innermost one),
+ * for the msg_ring wake in rl_call_threadsafe(). */
+static _Thread_local rl_loop *current_loop;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void on_fork_child(void)
@@ -93,6 +97,40 @@ err_free_loop:
     return ret;
 }
 
+static void fd_msg_deliver(rl_loop *loop, rl_callback *cb);
+
+/* rl_loop_free(): the fd hand-offs not delivered yet, in the thread-safe
+ * queue or already in the ready queue, are closed and called back with
+ * -ECANCELED; every other callback is left alone. */
+static void cancel_fd_msgs(rl_loop *loop)
+{
+    rl_callback *cb, *next;
+    struct rl_list *n, *nn;
+    rl_fd_msg *m;
+
+    cb = atomic_exchange(&loop->ts_head, NULL);
+    for (; cb; cb = next) {
+        next = cb->next_ts;
+        if (cb->fn != fd_msg_deliver || cb->queued)
+            continue;
+        cb->next_ts = NULL;
+        m = cb->data;
+        close(m->fd);
+        m->fn(loop, m, -ECANCELED);
+    }
+    for (n = loop->ready.next; n != &loop->ready; n = nn) {
+        nn = n->next;
+        cb = rl_container_of(n, rl_callback, node);
+        if (cb->fn != fd_msg_deliver)
+            continue;
+        rl_list_del(&cb->node);
+        cb->queued = 0;
+        m = cb->data;
+        close(m->fd);
+        m->fn(loop, m, -ECANCELED);
+    }
+}
+
 void rl_loop_free(rl_loop *loop)
 {
     int rounds;
@@ -111,6 +149,7 @@ void rl_loop_free(rl_loop *loop)
     for (rounds = 0; loop->pending && rounds < 200; rounds++)
         if (loop->ops->wait(loop, 50 * 1000 * 1000) < 0)
             break;
+    cancel_fd_msgs(loop);
     loop->ops->fini(loop);
     rl__timers_fini(loop);
     free(loop);
@@ -285,6 +324,27 @@ bool rl_callback_cancel(rl_loop *loop, rl_callback *cb)
     return true;
 }
 
+/*
+ * Wake a sleeping loop: by a ring message from the loop this thread runs
+ * (msg_ring), when both have it and neither is a stale copy in a forked
+ * child (the message would go out on, or to, the parent's ring), else by
+ * the backend's wake().
+ */
+static void wake_loop(rl_loop *loop)
+{
+    rl_loop *from = current_loop;
+    unsigned gen;
+
+    if (from && from != loop && from->msg_wake &&
+        from->msg_wake == loop->msg_wake) {
+        gen = atomic_load_explicit(&fork_generation, memory_order_relaxed);
+        if (from->fork_gen == gen && loop->fork_gen == gen &&
+            from->msg_wake(from, loop) == 0)
+            return;
+    }
+    loop->ops->wake(loop);
+}
+
 int rl_call_threadsafe(rl_loop *loop, rl_callback *cb)
 {
     rl_callback *head =
@@ -296,8 +356,27 @@ int rl_call_threadsafe(rl_loop *loop, rl_callback *cb)
     /* Pairs with the sleeping store + queue check in loop_iterate(). */
     if (atomic_load(&loop->sleeping) &&
         !atomic_exchange(&loop->wake_pending, 1))
-        loop->ops->wake(loop);
+        wake_loop(loop);
     return 0;
+}
+
+static void fd_msg_deliver(rl_loop *loop, rl_callback *cb)
+{
+    rl_fd_msg *m = cb->data;
+
+    m->fn(loop, m, m->fd);
+}
+
+int rl_loop_send_fd(rl_loop *to, rl_fd_msg *m, int fd, rl_fd_msg_fn fn,
+                    void *data)
+{
+    if (fd < 0)
+        return -EBADF;
+    rl_callback_init(&m->cb, fd_msg_deliver, m);
+    m->fd = fd;
+    m->fn = fn;
+    m->data = data;
+    return rl_call_threadsafe(to, &m->cb);
 }
 
 /* Move thread-safe callbacks to the ready queue in the order they came. */
@@ -398,6 +477,7 @@ static int loop_iterate(rl_loop *loop, bool nowait)
 
 int rl_loop_run(rl_loop *loop, int mode)
 {
+    rl_loop *prev;
     int ret = 0;
 
     if (mode < RL_RUN_DEFAULT || mode > RL_RUN_NOWAIT)
@@ -410,12 +490,15 @@ int rl_loop_run(rl_loop *loop, int mode)
             return ret;
     }
     loop->running = true;
+    prev = current_loop;
+    current_loop = loop;
     do {
         bool nowait = mode == RL_RUN_NOWAIT ||
                       (mode == RL_RUN_DEFAULT && !loop_alive(loop));
         ret = loop_iterate(loop, nowait);
     } while (ret == 0 && mode == RL_RUN_DEFAULT && !loop->stop && !loop->brk &&
              loop_alive(loop));
+    current_loop = prev;
     loop->stop = false;
     loop->brk = false;
     loop->running = false;

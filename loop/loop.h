@@ -36,6 +36,11 @@ struct rl_loop {
     _Atomic(rl_callback *) ts_head;
     atomic_int sleeping;     /* the loop is in (or about to enter) wait */
     atomic_int wake_pending; /* a wake() was sent and not yet consumed */
+    /* msg_ring: wake `to` (another loop of the same backend) by a message
+     * sent from `from`, the loop running on this thread. 0 when sent, else
+     * -errno and the caller uses to->ops->wake(). Set by the backend at
+     * init when the feature is on (constant afterwards), else NULL. */
+    int (*msg_wake)(rl_loop *from, rl_loop *to);
 
     unsigned pending; /* ops in flight */
     unsigned fork_gen;

@@ -10,10 +10,11 @@
 
 #include "loop/loop.h"
 
+/* Indexed by bit; bits 9-14 are other branches' words (NULL here). */
 static const char *const feature_names[] = {
-    "multishot_accept", "multishot_recv", "bufring",
-    "defer_taskrun",    "coop_taskrun",   "multishot_poll",
-    "cancel_fd",        "ext_arg",        "bufring_inc",
+    "multishot_accept", "multishot_recv",  "bufring",   "defer_taskrun",
+    "coop_taskrun",     "multishot_poll",  "cancel_fd", "ext_arg",
+    "bufring_inc",      [15] = "msg_ring",
 };
 #define NFEATURES (sizeof(feature_names) / sizeof(feature_names[0]))
 
@@ -23,7 +24,7 @@ const char *rl_feature_name(unsigned feature)
 
     for (i = 0; i < NFEATURES; i++)
         if (feature == 1u << i)
-            return feature_names[i];
+            return feature_names[i]; /* NULL for an unused bit */
     return NULL;
 }
 
@@ -35,7 +36,7 @@ static unsigned feature_word(const char *w, size_t len)
     if (len == 3 && !strncmp(w, "all", 3))
         return RL_FEAT_ALL;
     for (i = 0; i < NFEATURES; i++)
-        if (strlen(feature_names[i]) == len &&
+        if (feature_names[i] && strlen(feature_names[i]) == len &&
             !strncmp(w, feature_names[i], len))
             return 1u << i;
     return 0;

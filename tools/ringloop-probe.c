@@ -1178,6 +1178,12 @@ static void print_table(const struct report *r)
         table_kernel(r);
     }
     table_fast_paths(r);
+    /* msg_ring: docs/multithreading.md */
+    printf("  ring-to-ring wake (msg_ring): IORING_OP_MSG_RING %s; fds are "
+           "handed over\n  as numbers (no IORING_MSG_SEND_FD)\n",
+           r->op_state[IORING_OP_MSG_RING] == 2   ? "supported"
+           : r->op_state[IORING_OP_MSG_RING] == 1 ? "not supported"
+                                                  : "unknown");
 }
 
 /* ---- main ------------------------------------------------------------- */

@@ -929,7 +929,12 @@ unsigned rl__uring_dispatch(struct rl_uring *u, const struct rl_uring_cqe *c)
         return 0;
     }
     if (c->user_data < RL_URING_TAG_LIMIT)
+        return 0; /* RL_URING_TAG_CANCEL, RL_URING_TAG_MSG */
+    if ((c->user_data & 7) == RL_URING_TAG_MSG_SENT) {
+        rl__uring_msg_failed(u, (rl_loop *)(uintptr_t)(c->user_data & ~7ull),
+                             c->res);
         return 0;
+    }
     if (!(c->flags & IORING_CQE_F_MORE))
         unlink_op(op); /* the kernel is done with this request */
     if (mode(op) != U_DIRECT)

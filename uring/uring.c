@@ -121,6 +121,11 @@ static unsigned kernel_features(void)
      * where each one lies. */
     if (v >= KVER(6, 15))
         f |= RL_FEAT_BUFRING_INC;
+    /* MSG_RING is 5.18; messages to DEFER_TASKRUN rings and to rings
+     * created disabled (ours, until their first run) got fixes through
+     * 6.3 */
+    if (v >= KVER(6, 3))
+        f |= RL_FEAT_MSG_RING;
     return f;
 }
 
@@ -305,6 +310,79 @@ int rl__uring_enable(struct rl_uring *u)
     return 0;
 }
 
+/* ---- msg_ring: waking another loop's ring ------------------------------ */
+
+/*
+ * The sender's CQE for its MSG_RING comes only on failure, and for a
+ * message to a ring that is not IOPOLL the kernel completes it while
+ * submitting: look for it among the newest CQEs, so that the fallback wake
+ * happens now, while the caller of rl_call_threadsafe() vouches for the
+ * target. Found: its res in *res, the CQE neutralized. (One the CQ had no
+ * room for is handled when it is dispatched: rl__uring_msg_failed().)
+ */
+static bool msg_sync_failure(struct rl_uring *u, uint64_t ud, int *res)
+{
+    struct io_uring_cq *cq = &u->ring.cq;
+    unsigned head = *cq->khead;
+    unsigned tail = io_uring_smp_load_acquire(cq->ktail);
+    struct io_uring_cqe *cqe;
+    unsigned n;
+
+    for (n = 0; tail != head && n < 8; n++, tail--) {
+        cqe = &cq->cqes[(tail - 1) & cq->ring_mask];
+        if (cqe->user_data == ud) {
+            *res = cqe->res;
+            cqe->user_data = RL_URING_TAG_MSG; /* dispatch skips it */
+            return true;
+        }
+    }
+    return false;
+}
+
+void rl__uring_msg_failed(struct rl_uring *u, rl_loop *to, int res)
+{
+    /* A kernel that refuses the message (or the flag) will refuse the next
+     * one too: this loop wakes by eventfd from now on. */
+    if (res == -EINVAL || res == -EOPNOTSUPP)
+        u->msg_off = true;
+    to->ops->wake(to);
+}
+
+/*
+ * loop->msg_wake: on `from`'s thread, inside its rl_loop_run(). The
+ * message is submitted at once (not with the next wait): the caller may
+ * block on the target's answer before its loop iterates again.
+ */
+static int uring_msg_wake(rl_loop *from, rl_loop *to)
+{
+    struct rl_uring *u = from->backend, *t = to->backend;
+    uint64_t ud = (uint64_t)(uintptr_t)to | RL_URING_TAG_MSG_SENT;
+    struct io_uring_sqe *sqe;
+    int ret, res;
+
+    if (!u->ring_ok || u->need_enable || u->msg_off ||
+        !atomic_load_explicit(&t->msg_ready, memory_order_acquire))
+        return -EAGAIN;
+    sqe = io_uring_get_sqe(&u->ring);
+    if (!sqe)
+        return -EBUSY;
+    io_uring_prep_msg_ring(sqe, t->ring.ring_fd, 0, RL_URING_TAG_MSG, 0);
+    io_uring_sqe_set_data64(sqe, ud);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    from->stats.sqes_submitted++;
+    from->stats.io_uring_enter++;
+    ret = io_uring_submit(&u->ring);
+    if (ret < 0)
+        return ret; /* the SQE goes with the next submit: one wake more */
+    if (msg_sync_failure(u, ud, &res)) {
+        if (res == -EINVAL || res == -EOPNOTSUPP)
+            u->msg_off = true;
+        return res;
+    }
+    from->stats.msg_ring_sent++;
+    return 0;
+}
+
 static int uring_init(rl_loop *loop, const struct rl_loop_config *cfg,
                       unsigned disable, char *why, size_t whylen)
 {
@@ -333,6 +411,8 @@ static int uring_init(rl_loop *loop, const struct rl_loop_config *cfg,
         goto err_exit_ring;
     u->features = features_in_use(u, disable);
     loop->backend = u;
+    if (u->features & RL_FEAT_MSG_RING)
+        loop->msg_wake = uring_msg_wake;
     return 0;
 
 err_exit_ring:
@@ -492,6 +572,8 @@ static int uring_wait(rl_loop *loop, int64_t timeout_ns)
     ret = rl__uring_enable(u);
     if (ret < 0)
         return ret;
+    if (!atomic_load_explicit(&u->msg_ready, memory_order_relaxed))
+        atomic_store_explicit(&u->msg_ready, true, memory_order_release);
     if (!u->wake_armed)
         rl__uring_arm_wake(u);
     rl__uring_rearm_parked(u);
@@ -560,6 +642,7 @@ static int uring_fork(rl_loop *loop)
     if (u->ring_ok)
         io_uring_queue_exit(&u->ring);
     u->ring_ok = false;
+    atomic_store(&u->msg_ready, false); /* the new ring starts disabled */
     u->wake_armed = false;
     rl__uring_bufring_free(u, false); /* MADV_DONTFORK: not mapped here */
     if (u->efd >= 0)

@@ -20,6 +20,12 @@
 #define RL_URING_TAG_CANCEL 2u  /* ASYNC_CANCEL and TIMEOUT_REMOVE requests */
 #define RL_URING_TAG_TIMEOUT 3u /* the wait timeout when EXT_ARG is off */
 #define RL_URING_TAG_LIMIT 8u   /* user_data below this is a tag */
+/* msg_ring: the message another loop's MSG_RING posts here (a wake, so
+ * nothing to do); and, in the low bits of the target rl_loop pointer (at
+ * least 8-byte aligned), the sender's own MSG_RING SQE, whose CQE comes
+ * only on failure (IOSQE_CQE_SKIP_SUCCESS). */
+#define RL_URING_TAG_MSG 6u
+#define RL_URING_TAG_MSG_SENT 7u
 
 /* Completions copied out of the CQ per batch. */
 #define RL_URING_CQE_BATCH 64
@@ -66,6 +72,12 @@ struct rl_uring {
     bool wake_armed;
     uint64_t efd_val;
 
+    /* msg_ring: msg_ready is set (by this loop's thread) once the ring is
+     * enabled, so that senders only message a ring that takes messages;
+     * msg_off is set when the kernel refused one (the eventfd from then) */
+    atomic_bool msg_ready;
+    bool msg_off;
+
     /* Without EXT_ARG: the one TIMEOUT SQE armed for wait(), if any */
     bool tmo_armed;
     uint64_t tmo_deadline; /* monotonic ns */
@@ -97,6 +109,10 @@ struct rl_uring {
 
 /* uring/uring.c */
 int rl__uring_enable(struct rl_uring *u);
+
+/* A MSG_RING this loop sent to `to` failed with res: wake `to` by its
+ * eventfd (and stop messaging on a refusal). */
+void rl__uring_msg_failed(struct rl_uring *u, rl_loop *to, int res);
 
 /* uring/submit.c */
 int rl__uring_submit(rl_loop *loop, rl_op *op);

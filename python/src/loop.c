@@ -762,6 +762,7 @@ static PyObject *loop_stats(LoopObject *self, PyObject *args, PyObject *kw)
         fail |= PUT_U64(d, "cq_dropped", st.cq_dropped);
         fail |= PUT_U64(d, "recv_enobufs", st.recv_enobufs);
         fail |= PUT_U64(d, "multishot_rearms", st.multishot_rearms);
+        fail |= PUT_U64(d, "msg_ring_sent", st.msg_ring_sent);
     }
     fail |= put(d, "slow_callbacks", PyLong_FromUnsignedLong(self->slow_count));
     fail |= put(d, "slowest_callback_seconds",

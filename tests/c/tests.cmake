@@ -24,6 +24,7 @@ add_test(NAME test_fileops.uring.pool COMMAND test_fileops)
 set_tests_properties(test_fileops.uring.pool PROPERTIES
   ENVIRONMENT "RINGLOOP_BACKEND=uring;RINGLOOP_TEST_NO_OPCODES=openat,fsync,fallocate,ftruncate,statx,rename,unlink,mkdir"
   SKIP_RETURN_CODE 77 LABELS "uring" TIMEOUT 120)
+rl_test(test_msgring test_msgring.c GENERIC)
 # Chooses backends itself (explicit, RINGLOOP_BACKEND, auto, seccomp).
 rl_test(test_select test_select.c)
 
@@ -32,7 +33,7 @@ rl_test(test_select test_select.c)
 # order; test_select checks that this list matches the library.
 set(RL_FEATURE_WORDS
   multishot_accept multishot_recv bufring defer_taskrun
-  coop_taskrun multishot_poll cancel_fd ext_arg bufring_inc)
+  coop_taskrun multishot_poll cancel_fd ext_arg bufring_inc msg_ring)
 
 # rl_test_disabled(PROGRAM WORD): PROGRAM.uring.no_WORD
 function(rl_test_disabled prog word)
@@ -58,3 +59,5 @@ rl_test_disabled(test_threadsafe defer_taskrun)
 # The pool's completions come back through the thread-safe wakeup.
 rl_test_disabled(test_pool defer_taskrun)
 rl_test_disabled(test_pool ext_arg)
+rl_test_disabled(test_msgring msg_ring)
+rl_test_disabled(test_msgring defer_taskrun)

@@ -26,7 +26,7 @@ COMMON = {
 }
 URING_ONLY = {
     "sqes_submitted", "cqes_reaped", "cq_overflows", "cq_dropped",
-    "recv_enobufs", "multishot_rearms",
+    "recv_enobufs", "multishot_rearms", "msg_ring_sent",
 }
 OPCODES = {
     "nop", "accept", "connect", "recv", "send", "recvmsg", "sendmsg", "read",
