@@ -104,8 +104,15 @@ enum rl_feature {
     RL_FEAT_BUFRING_INC = 1u << 8,      /* large provided buffers, each
                                            consumed a piece per recv
                                            (Linux 6.15+) */
+    /* Bits 9-11: ring_fd, sqpoll, napi. Bit 15: see the lead's merge. */
+    RL_FEAT_SEND_ZC = 1u << 12,     /* zero-copy SEND/SENDMSG of large
+                                       writes (SEND_ZC, Linux 6.1+) */
+    RL_FEAT_RECV_BUNDLE = 1u << 13, /* one recv completion for several
+                                       provided buffers (Linux 6.10+) */
+    RL_FEAT_FIXED_FILES = 1u << 14, /* sockets in the ring's file table,
+                                       ops with IOSQE_FIXED_FILE */
 };
-#define RL_FEAT_ALL 0x1ffu
+#define RL_FEAT_ALL 0x71ffu
 
 /* The word for one feature bit ("multishot_recv"), or NULL. */
 RL_EXTERN const char *rl_feature_name(unsigned feature);

@@ -11,9 +11,21 @@
 #include "loop/loop.h"
 
 static const char *const feature_names[] = {
-    "multishot_accept", "multishot_recv", "bufring",
-    "defer_taskrun",    "coop_taskrun",   "multishot_poll",
-    "cancel_fd",        "ext_arg",        "bufring_inc",
+    "multishot_accept",
+    "multishot_recv",
+    "bufring",
+    "defer_taskrun",
+    "coop_taskrun",
+    "multishot_poll",
+    "cancel_fd",
+    "ext_arg",
+    "bufring_inc",
+    NULL,
+    NULL,
+    NULL, /* bits 9-11: helper K1's words */
+    "send_zc",
+    "recv_bundle",
+    "fixed_files",
 };
 #define NFEATURES (sizeof(feature_names) / sizeof(feature_names[0]))
 
@@ -22,7 +34,7 @@ const char *rl_feature_name(unsigned feature)
     unsigned i;
 
     for (i = 0; i < NFEATURES; i++)
-        if (feature == 1u << i)
+        if (feature == 1u << i && feature_names[i])
             return feature_names[i];
     return NULL;
 }
@@ -35,7 +47,7 @@ static unsigned feature_word(const char *w, size_t len)
     if (len == 3 && !strncmp(w, "all", 3))
         return RL_FEAT_ALL;
     for (i = 0; i < NFEATURES; i++)
-        if (strlen(feature_names[i]) == len &&
+        if (feature_names[i] && strlen(feature_names[i]) == len &&
             !strncmp(w, feature_names[i], len))
             return 1u << i;
     return 0;

@@ -109,4 +109,12 @@ rl_uring_setup_buf_ring(struct io_uring *ring, unsigned int nentries, int bgid,
     return (struct io_uring_buf_ring *)mem;
 }
 
+/* ---- The data path: zero-copy send, recv bundles, fixed files ---------- */
+#ifndef IORING_CQE_F_NOTIF
+#define IORING_CQE_F_NOTIF (1U << 3) /* SEND_ZC: the buffer is free again */
+#endif
+#ifndef IORING_RECVSEND_BUNDLE
+#define IORING_RECVSEND_BUNDLE (1U << 4) /* sqe->ioprio, Linux 6.10 */
+#endif
+
 #endif /* RL_URING_COMPAT_H */
