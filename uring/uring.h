@@ -120,7 +120,7 @@ struct rl_uring {
  * mechanism of rl_loop_config lands), from the measurements in
  * docs/kernel-data-path.md. The one constant to flip.
  */
-#define RL_URING_OPT_IN 0u
+#define RL_URING_OPT_IN (RL_FEAT_SEND_ZC | RL_FEAT_FIXED_FILES)
 
 /* uring/uring.c */
 int rl__uring_enable(struct rl_uring *u);

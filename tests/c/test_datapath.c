@@ -130,10 +130,13 @@ static void run_zc(int wfd, int rfd, bool tcp)
     int small = 16 * 1024;
     size_t bad;
 
-    /* Every send zero-copy, however short (a testers' knob). */
+    /* send_zc is opt-in; every send zero-copy, however short (a testers'
+     * knob). RINGLOOP_DISABLE=send_zc still wins. */
+    setenv("RINGLOOP_ENABLE", "send_zc", 1);
     setenv("RINGLOOP_ZC_MIN", "1", 1);
     loop = rlt_loop_new(NULL);
     unsetenv("RINGLOOP_ZC_MIN");
+    unsetenv("RINGLOOP_ENABLE");
     /* Far less than 1 MiB fits in the two sockets' buffers. */
     setsockopt(wfd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
     setsockopt(rfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
@@ -311,6 +314,17 @@ static void test_bundle_pool_fits(void **state)
 /* ---- fixed_files ----------------------------------------------------------
  */
 
+/* A loop with fixed_files switched on (it is opt-in), unless disabled. */
+static rl_loop *fixed_loop_new(void)
+{
+    rl_loop *loop;
+
+    setenv("RINGLOOP_ENABLE", "fixed_files", 1);
+    loop = rlt_loop_new(NULL);
+    unsetenv("RINGLOOP_ENABLE");
+    return loop;
+}
+
 struct xfer {
     rl_op op;
     char buf[64];
@@ -384,7 +398,7 @@ static void close_cb(rl_loop *loop, rl_op *op)
 
 static void test_fixed_close_reopen(void **state)
 {
-    rl_loop *loop = rlt_loop_new(NULL);
+    rl_loop *loop = fixed_loop_new();
     struct xfer cl = {0};
     int fd, peer, fd2, peer2, fd3, peer3;
 
@@ -415,7 +429,7 @@ static void test_fixed_close_reopen(void **state)
 
 static void test_fixed_fork(void **state)
 {
-    rl_loop *loop = rlt_loop_new(NULL);
+    rl_loop *loop = fixed_loop_new();
     int fd, peer, status;
     pid_t pid;
 

@@ -50,3 +50,10 @@ rl_test_disabled(test_threadsafe defer_taskrun)
 foreach(word send_zc recv_bundle fixed_files bufring_inc)
   rl_test_disabled(test_datapath ${word})
 endforeach()
+# The opt-in data-path features switched on (send_zc for every size).
+foreach(prog test_tcp test_bufring test_cancel test_fork test_udp)
+  add_test(NAME ${prog}.uring.opt_in_data COMMAND ${prog})
+  set_tests_properties(${prog}.uring.opt_in_data PROPERTIES
+    ENVIRONMENT "RINGLOOP_BACKEND=uring;RINGLOOP_ENABLE=send_zc,fixed_files;RINGLOOP_ZC_MIN=1"
+    SKIP_RETURN_CODE 77 LABELS "uring;disable" TIMEOUT 120)
+endforeach()
