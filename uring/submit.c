@@ -7,7 +7,8 @@
  * ring, u->nobufs while a multishot
  * recv waits for buffers, u->deferred while its final completion waits for
  * wait() to deliver it. op->priv keeps the backend's state: the U_* flags in
- * the low half, a deferred result in the high half.
+ * the low half, a deferred result in the high half (or a zero-copy send's
+ * result while its notification is due).
  *
  * Rule: before a callback with RL_CQE_MORE runs, the op's next step is
  * already settled (re-armed, parked or deferred), so a cancel, a close or
@@ -47,12 +48,12 @@
 #define U_POLL_CONNECT (2u << 2) /* a POLL_ADD(POLLOUT), then SO_ERROR */
 #define U_POLL_RECV (3u << 2)    /* multishot recv emulated: POLL_ADD+recv */
 #define U_CANCELED (1u << 4)     /* never re-arm; end with -ECANCELED */
-#define U_ZC (1u << 5)           /* the SQE armed is a SEND(MSG)_ZC */
-#define U_ZC_NOTIF                                                             \
-    (1u << 6)              /* sent; the notification is to come, the           \
-                              result waits in the high half */
-#define U_BUNDLE (1u << 7) /* the recv armed has IORING_RECVSEND_BUNDLE */
-#define U_FIXED (1u << 8)  /* the SQE armed uses the fixed file */
+/* U_ZC_NOTIF: sent zero-copy, the notification is to come and the result
+ * waits in the high half. */
+#define U_ZC (1u << 5)       /* the SQE armed is a SEND(MSG)_ZC */
+#define U_ZC_NOTIF (1u << 6) /* see above */
+#define U_BUNDLE (1u << 7)   /* the recv armed has IORING_RECVSEND_BUNDLE */
+#define U_FIXED (1u << 8)    /* the SQE armed uses the fixed file */
 
 /* The kernel's MAX_RW_COUNT: larger lengths are clamped anyway. */
 #define RL_URING_MAX_RW 0x7ffff000u
@@ -928,7 +929,7 @@ static unsigned deliver_buffers(struct rl_uring *u, rl_op *op, unsigned bid,
         res -= piece;
         if (res > 0) {
             if (!u->br_slot) /* cannot be: one buffer per completion */
-                piece += res, res = 0;
+                res = 0;
             else /* read before the recycle below can reuse the slot */
                 next = u->br->bufs[(u->br_slot[bid] + 1) & mask].bid;
         }
