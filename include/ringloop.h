@@ -104,7 +104,9 @@ enum rl_feature {
     RL_FEAT_BUFRING_INC = 1u << 8,      /* large provided buffers, each
                                            consumed a piece per recv
                                            (Linux 6.15+) */
-    /* Bits 9-11: ring_fd, sqpoll, napi. Bit 15: see the lead's merge. */
+    /* Bits 9-11 and 15 are assigned in other branches (merged later).
+     * send_zc and fixed_files are opt-in: off unless switched on
+     * (RINGLOOP_ENABLE), see docs/kernel-data-path.md. */
     RL_FEAT_SEND_ZC = 1u << 12,     /* zero-copy SEND/SENDMSG of large
                                        writes (SEND_ZC, Linux 6.1+) */
     RL_FEAT_RECV_BUNDLE = 1u << 13, /* one recv completion for several
