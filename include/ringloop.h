@@ -105,13 +105,22 @@ enum rl_feature {
     RL_FEAT_BUFRING_INC = 1u << 8,      /* large provided buffers, each
                                            consumed a piece per recv
                                            (Linux 6.15+) */
-    RL_FEAT_MSG_RING = 1u << 15,        /* rl_call_threadsafe() from another
-                                           io_uring loop's thread wakes
-                                           this one by IORING_OP_MSG_RING,
-                                           not its eventfd (Linux 6.3+);
-                                           see docs/multithreading.md */
+    /* Bits 9-11 are assigned in another branch (merged later).
+     * send_zc and fixed_files are opt-in: off unless switched on
+     * (RINGLOOP_ENABLE), see docs/kernel-data-path.md. */
+    RL_FEAT_SEND_ZC = 1u << 12,     /* zero-copy SEND/SENDMSG of large
+                                       writes (SEND_ZC, Linux 6.1+) */
+    RL_FEAT_RECV_BUNDLE = 1u << 13, /* one recv completion for several
+                                       provided buffers (Linux 6.10+) */
+    RL_FEAT_FIXED_FILES = 1u << 14, /* sockets in the ring's file table,
+                                       ops with IOSQE_FIXED_FILE */
+    RL_FEAT_MSG_RING = 1u << 15,    /* rl_call_threadsafe() from another
+                                       io_uring loop's thread wakes
+                                       this one by IORING_OP_MSG_RING,
+                                       not its eventfd (Linux 6.3+);
+                                       see docs/multithreading.md */
 };
-#define RL_FEAT_ALL (0x1ffu | RL_FEAT_MSG_RING)
+#define RL_FEAT_ALL 0xf1ffu
 
 /* The word for one feature bit ("multishot_recv"), or NULL. */
 RL_EXTERN const char *rl_feature_name(unsigned feature);

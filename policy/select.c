@@ -12,9 +12,22 @@
 
 /* Indexed by bit; bits 9-14 are other branches' words (NULL here). */
 static const char *const feature_names[] = {
-    "multishot_accept", "multishot_recv",  "bufring",   "defer_taskrun",
-    "coop_taskrun",     "multishot_poll",  "cancel_fd", "ext_arg",
-    "bufring_inc",      [15] = "msg_ring",
+    "multishot_accept",
+    "multishot_recv",
+    "bufring",
+    "defer_taskrun",
+    "coop_taskrun",
+    "multishot_poll",
+    "cancel_fd",
+    "ext_arg",
+    "bufring_inc",
+    NULL,
+    NULL,
+    NULL, /* bits 9-11: another branch's words */
+    "send_zc",
+    "recv_bundle",
+    "fixed_files",
+    "msg_ring",
 };
 #define NFEATURES (sizeof(feature_names) / sizeof(feature_names[0]))
 

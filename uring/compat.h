@@ -119,5 +119,12 @@ static inline void rl_uring_prep_ftruncate(struct io_uring_sqe *sqe, int fd,
 {
     io_uring_prep_rw(RL_IORING_OP_FTRUNCATE, sqe, fd, NULL, 0, (__u64)len);
 }
+/* ---- The data path: zero-copy send, recv bundles, fixed files ---------- */
+#ifndef IORING_CQE_F_NOTIF
+#define IORING_CQE_F_NOTIF (1U << 3) /* SEND_ZC: the buffer is free again */
+#endif
+#ifndef IORING_RECVSEND_BUNDLE
+#define IORING_RECVSEND_BUNDLE (1U << 4) /* sqe->ioprio, Linux 6.10 */
+#endif
 
 #endif /* RL_URING_COMPAT_H */

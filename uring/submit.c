@@ -7,7 +7,8 @@
  * ring, u->nobufs while a multishot
  * recv waits for buffers, u->deferred while its final completion waits for
  * wait() to deliver it. op->priv keeps the backend's state: the U_* flags in
- * the low half, a deferred result in the high half.
+ * the low half, a deferred result in the high half (or a zero-copy send's
+ * result while its notification is due).
  *
  * Rule: before a callback with RL_CQE_MORE runs, the op's next step is
  * already settled (re-armed, parked or deferred), so a cancel, a close or
@@ -27,8 +28,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -46,6 +49,12 @@
 #define U_POLL_CONNECT (2u << 2) /* a POLL_ADD(POLLOUT), then SO_ERROR */
 #define U_POLL_RECV (3u << 2)    /* multishot recv emulated: POLL_ADD+recv */
 #define U_CANCELED (1u << 4)     /* never re-arm; end with -ECANCELED */
+/* U_ZC_NOTIF: sent zero-copy, the notification is to come and the result
+ * waits in the high half. */
+#define U_ZC (1u << 5)       /* the SQE armed is a SEND(MSG)_ZC */
+#define U_ZC_NOTIF (1u << 6) /* see above */
+#define U_BUNDLE (1u << 7)   /* the recv armed has IORING_RECVSEND_BUNDLE */
+#define U_FIXED (1u << 8)    /* the SQE armed uses the fixed file */
 
 /* The kernel's MAX_RW_COUNT: larger lengths are clamped anyway. */
 #define RL_URING_MAX_RW 0x7ffff000u
@@ -96,6 +105,7 @@ static int byfd_reserve(struct rl_uring *u, int fd)
 {
     struct rl_list *lists;
     unsigned n = u->nbyfd ? u->nbyfd : 64, i;
+    uint8_t *fdf;
 
     if ((unsigned)fd < u->nbyfd)
         return 0;
@@ -104,6 +114,13 @@ static int byfd_reserve(struct rl_uring *u, int fd)
     lists = malloc(n * sizeof(*lists));
     if (!lists)
         return -ENOMEM;
+    fdf = realloc(u->fdf, n);
+    if (!fdf) {
+        free(lists);
+        return -ENOMEM;
+    }
+    memset(fdf + u->nbyfd, 0, n - u->nbyfd);
+    u->fdf = fdf;
     for (i = 0; i < n; i++) {
         rl_list_init(&lists[i]);
         if (i < u->nbyfd)
@@ -180,6 +197,9 @@ static void bufring_recycle(struct rl_uring *u, unsigned bid)
 {
     if (u->br_off)
         u->br_off[bid] = 0;
+    if (u->br_slot)
+        u->br_slot[bid] = u->br_tail;
+    u->br_tail++;
     io_uring_buf_ring_add(u->br, u->br_bufs + (size_t)bid * u->br_size,
                           u->br_size, (unsigned short)bid,
                           io_uring_buf_ring_mask(u->br_entries), 0);
@@ -195,6 +215,8 @@ void rl__uring_bufring_free(struct rl_uring *u, bool unmap)
         munmap(u->br_bufs, (size_t)u->br_entries * u->br_size);
     free(u->br_off);
     u->br_off = NULL;
+    free(u->br_slot);
+    u->br_slot = NULL;
     u->br = NULL;
     u->br_bufs = NULL;
     u->br_free = 0;
@@ -204,8 +226,8 @@ void rl__uring_bufring_free(struct rl_uring *u, bool unmap)
 static void bufring_off(struct rl_uring *u)
 {
     u->br_state = RL_URING_BR_OFF;
-    u->features &=
-        ~(RL_FEAT_BUFRING | RL_FEAT_MULTISHOT_RECV | RL_FEAT_BUFRING_INC);
+    u->features &= ~(RL_FEAT_BUFRING | RL_FEAT_MULTISHOT_RECV |
+                     RL_FEAT_BUFRING_INC | RL_FEAT_RECV_BUNDLE);
     if (!u->br_size) /* the emulation's read buffer */
         u->br_size = RL_URING_BR_INC_SIZE;
 }
@@ -262,6 +284,9 @@ static void bufring_setup(struct rl_uring *u)
     bufs_len = (size_t)u->br_entries * u->br_size;
     if (inc && !(u->br_off = calloc(u->br_entries, sizeof(*u->br_off))))
         goto err_unregister;
+    if ((u->features & RL_FEAT_RECV_BUNDLE) &&
+        !(u->br_slot = calloc(u->br_entries, sizeof(*u->br_slot))))
+        goto err_unregister;
     u->br_bufs = mmap(NULL, bufs_len, PROT_READ | PROT_WRITE,
                       MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     if (u->br_bufs == MAP_FAILED) {
@@ -272,11 +297,15 @@ static void bufring_setup(struct rl_uring *u)
     madvise(u->br, ring_len, MADV_DONTFORK);
     madvise(u->br_bufs, bufs_len, MADV_DONTFORK);
     io_uring_buf_ring_init(u->br);
-    for (i = 0; i < u->br_entries; i++)
+    for (i = 0; i < u->br_entries; i++) {
         io_uring_buf_ring_add(u->br, u->br_bufs + (size_t)i * u->br_size,
                               u->br_size, (unsigned short)i,
                               io_uring_buf_ring_mask(u->br_entries), (int)i);
+        if (u->br_slot)
+            u->br_slot[i] = i;
+    }
     io_uring_buf_ring_advance(u->br, (int)u->br_entries);
+    u->br_tail = u->br_entries;
     u->br_free = u->br_entries;
     u->br_state = RL_URING_BR_READY;
     return;
@@ -286,8 +315,95 @@ err_unregister:
     munmap(u->br, ring_len);
     free(u->br_off);
     u->br_off = NULL;
+    free(u->br_slot);
+    u->br_slot = NULL;
     u->br = NULL;
     bufring_off(u);
+}
+
+/* ---- the data path: fallbacks, fixed files ----------------------------- */
+
+void rl__uring_data_fallback(struct rl_uring *u, unsigned feature,
+                             const char *why, int err)
+{
+    if (!u->data_why[0])
+        snprintf(u->data_why, sizeof(u->data_why), "%s: %s (%s)",
+                 rl_feature_name(feature), why, strerror(err < 0 ? -err : err));
+}
+
+/* The ring's sparse file table, registered at the first socket op that
+ * wants it: slot fd for descriptor fd. 0 or -errno (fixed_files off). */
+static int ftable_setup(struct rl_uring *u)
+{
+    struct rlimit rl;
+    unsigned n = RL_URING_FTABLE_MAX;
+    int ret;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < n)
+        n = (unsigned)rl.rlim_cur;
+    ret = io_uring_register_files_sparse(&u->ring, n);
+    if (ret < 0) {
+        u->features &= ~RL_FEAT_FIXED_FILES;
+        rl__uring_data_fallback(u, RL_FEAT_FIXED_FILES,
+                                "IORING_REGISTER_FILES2 refused", ret);
+        return ret;
+    }
+    u->ftable = n;
+    return 0;
+}
+
+/* Whether op's SQE goes through the file table (putting op->fd in it at
+ * its first op): the socket data ops only, whose descriptors the loop
+ * sees closed (RL_OP_CLOSE, rl_loop_fd_closed). u->fdf covers op->fd. */
+static bool use_fixed(struct rl_uring *u, const rl_op *op)
+{
+    int fd = op->fd, ret;
+
+    if (!(u->features & RL_FEAT_FIXED_FILES))
+        return false;
+    switch (op->opcode) {
+    case RL_OP_RECV:
+    case RL_OP_SEND:
+    case RL_OP_RECVMSG:
+    case RL_OP_SENDMSG:
+        break;
+    default:
+        return false;
+    }
+    if (u->fdf[fd] & RL_URING_FD_FIXED)
+        return true;
+    if (!u->ftable && ftable_setup(u) < 0)
+        return false;
+    if ((unsigned)fd >= u->ftable)
+        return false;
+    ret = io_uring_register_files_update(&u->ring, (unsigned)fd, &fd, 1);
+    if (ret == -EINVAL || ret == -EOPNOTSUPP || ret == -ENXIO) {
+        u->features &= ~RL_FEAT_FIXED_FILES;
+        rl__uring_data_fallback(u, RL_FEAT_FIXED_FILES,
+                                "IORING_REGISTER_FILES_UPDATE2 refused", ret);
+    }
+    if (ret != 1)
+        return false; /* e.g. -EBADF: the op fails the plain way */
+    u->fdf[fd] |= RL_URING_FD_FIXED;
+    return true;
+}
+
+/* fd is being closed: empty its slot (after handing the kernel the SQEs
+ * queued so far, which may use it) and forget what was learnt of it. */
+static void fd_forget(struct rl_uring *u, int fd)
+{
+    int none = -1;
+
+    if (fd < 0 || (unsigned)fd >= u->nbyfd)
+        return;
+    if ((u->fdf[fd] & RL_URING_FD_FIXED) && u->ring_ok) {
+        if (io_uring_sq_ready(&u->ring) && rl__uring_enable(u) == 0) {
+            u->loop->stats.io_uring_enter++;
+            io_uring_submit(&u->ring);
+        }
+        io_uring_register_files_update(&u->ring, (unsigned)fd, &none, 1);
+    }
+    u->fdf[fd] = 0;
 }
 
 /* ---- preparing SQEs ----------------------------------------------------- */
@@ -338,12 +454,32 @@ static void prep_recv(struct rl_uring *u, struct io_uring_sqe *sqe, rl_op *op)
                            sock_flags(op->u.io.msg_flags));
         return;
     }
-    if (u->features & RL_FEAT_MULTISHOT_RECV)
+    if (u->features & RL_FEAT_MULTISHOT_RECV) {
         io_uring_prep_recv_multishot(sqe, op->fd, NULL, 0, 0);
-    else
+        if (u->br_slot && (u->features & RL_FEAT_RECV_BUNDLE)) {
+            sqe->ioprio |= IORING_RECVSEND_BUNDLE;
+            set_uflags(op, uflags(op) | U_BUNDLE);
+        }
+    } else {
         io_uring_prep_recv(sqe, op->fd, NULL, u->br_size, 0);
+    }
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = RL_URING_BGID;
+}
+
+/* send_zc: whether op's SEND(MSG) goes zero-copy: large enough, and the
+ * socket has not refused it. */
+static bool use_zc(struct rl_uring *u, const rl_op *op)
+{
+    size_t len = 0, i;
+
+    if (!(u->features & RL_FEAT_SEND_ZC) || (u->fdf[op->fd] & RL_URING_FD_NOZC))
+        return false;
+    if (op->opcode == RL_OP_SEND)
+        return op->u.io.len >= u->zc_min;
+    for (i = 0; i < (size_t)op->u.msg.msg->msg_iovlen && len < u->zc_min; i++)
+        len += op->u.msg.msg->msg_iov[i].iov_len;
+    return len >= u->zc_min;
 }
 
 /* Offset -1 means the file position, for io_uring as for us. */
@@ -422,6 +558,13 @@ static void prep_direct(struct rl_uring *u, struct io_uring_sqe *sqe, rl_op *op)
         break;
     case RL_OP_SEND:
         /* EPIPE as a result, never SIGPIPE */
+        if (use_zc(u, op)) {
+            io_uring_prep_send_zc(
+                sqe, op->fd, op->u.io.buf, clamp_len(op->u.io.len),
+                sock_flags(op->u.io.msg_flags) | MSG_NOSIGNAL, 0);
+            set_uflags(op, uflags(op) | U_ZC);
+            break;
+        }
         io_uring_prep_send(sqe, op->fd, op->u.io.buf, clamp_len(op->u.io.len),
                            sock_flags(op->u.io.msg_flags) | MSG_NOSIGNAL);
         break;
@@ -430,6 +573,13 @@ static void prep_direct(struct rl_uring *u, struct io_uring_sqe *sqe, rl_op *op)
                               (unsigned)sock_flags(op->u.msg.msg_flags));
         break;
     case RL_OP_SENDMSG:
+        if (use_zc(u, op)) {
+            io_uring_prep_sendmsg_zc(sqe, op->fd, op->u.msg.msg,
+                                     (unsigned)sock_flags(op->u.msg.msg_flags) |
+                                         MSG_NOSIGNAL);
+            set_uflags(op, uflags(op) | U_ZC);
+            break;
+        }
         io_uring_prep_sendmsg(sqe, op->fd, op->u.msg.msg,
                               (unsigned)sock_flags(op->u.msg.msg_flags) |
                                   MSG_NOSIGNAL);
@@ -469,9 +619,15 @@ static int arm(struct rl_uring *u, rl_op *op)
     ret = get_sqe(u, &sqe);
     if (ret < 0)
         return ret;
+    set_uflags(op, uflags(op) & ~(U_ZC | U_BUNDLE | U_FIXED));
     switch (mode(op)) {
     case U_DIRECT:
         prep_direct(u, sqe, op);
+        if (op->fd >= 0 && use_fixed(u, op)) {
+            sqe->fd = op->fd; /* the slot */
+            sqe->flags |= IOSQE_FIXED_FILE;
+            set_uflags(op, uflags(op) | U_FIXED);
+        }
         break;
     case U_POLL_RETRY:
         io_uring_prep_poll_add(sqe, op->fd, retry_events(op));
@@ -706,6 +862,7 @@ int rl__uring_fd_closed(rl_loop *loop, int fd)
         if (op->fd == fd)
             defer_final(u, op, -ECANCELED);
     }
+    fd_forget(u, fd);
     return 0;
 }
 
@@ -716,6 +873,8 @@ static int submit_close(struct rl_uring *u, rl_op *op)
 {
     int ret;
 
+    /* The file table lets go of the socket with the fd. */
+    fd_forget(u, op->fd);
     ret = cancel_fd(u, op->fd, true);
     if (ret < 0)
         return ret;
@@ -797,6 +956,46 @@ static unsigned on_repeat(struct rl_uring *u, rl_op *op,
     return 1;
 }
 
+/*
+ * The res bytes of a recv completion that picked buffer bid, handed out a
+ * callback per buffer: with recv_bundle they fill the buffers of the ring
+ * slots that follow bid's, one after the other (with bufring_inc the first
+ * from where its last piece ended, the last maybe not to its end:
+ * IORING_CQE_F_BUF_MORE). A buffer used up goes back to the ring after its
+ * callback. Returns the callbacks run.
+ */
+static unsigned deliver_buffers(struct rl_uring *u, rl_op *op, unsigned bid,
+                                uint32_t res, uint32_t cflags)
+{
+    unsigned count = 0, next = bid, mask = u->br_entries - 1;
+    uint32_t off, piece;
+    bool used_up;
+
+    while (res > 0) {
+        bid = next;
+        off = u->br_off ? u->br_off[bid] : 0;
+        piece = res < u->br_size - off ? res : u->br_size - off;
+        res -= piece;
+        if (res > 0) {
+            if (!u->br_slot) /* cannot be: one buffer per completion */
+                res = 0;
+            else /* read before the recycle below can reuse the slot */
+                next = u->br->bufs[(u->br_slot[bid] + 1) & mask].bid;
+        }
+        used_up = res > 0 || !u->br_off || !(cflags & IORING_CQE_F_BUF_MORE);
+        if (used_up)
+            u->br_free--;
+        else
+            u->br_off[bid] += piece;
+        rl__op_complete(u->loop, op, (int)piece, RL_CQE_MORE | RL_CQE_BUFFER,
+                        u->br_bufs + (size_t)bid * u->br_size + off);
+        count++;
+        if (used_up)
+            bufring_recycle(u, bid);
+    }
+    return count;
+}
+
 /* Multishot recv from the buffer ring (or single-shot BUFFER_SELECT recv
  * re-armed, when multishot recv is off). */
 static unsigned on_recv_buffer(struct rl_uring *u, rl_op *op,
@@ -804,36 +1003,30 @@ static unsigned on_recv_buffer(struct rl_uring *u, rl_op *op,
 {
     bool more = c->flags & IORING_CQE_F_MORE;
     unsigned bid = c->flags >> IORING_CQE_BUFFER_SHIFT;
-    bool recycle = false;
-    char *buf = NULL;
 
-    if (c->flags & IORING_CQE_F_BUFFER) {
-        buf = u->br_bufs + (size_t)bid * u->br_size;
-        recycle = true;
-        if (u->br_off) {
-            /* Incremental: this piece starts where the last one of this
-             * buffer ended. Without BUF_MORE the kernel is done with the
-             * buffer whatever res says (a recv that got nothing keeps its
-             * buffer unreported, except from io-wq, which consumes it). */
-            buf += u->br_off[bid];
-            if (c->flags & IORING_CQE_F_BUF_MORE) {
-                u->br_off[bid] += c->res > 0 ? (uint32_t)c->res : 0;
-                recycle = false;
-            }
-        }
-        if (recycle)
-            u->br_free--;
-    }
-    if (c->res > 0 && buf) {
+    if (c->res > 0 && (c->flags & IORING_CQE_F_BUFFER)) {
         if (!more)
             rearm_or_defer(u, op);
-        rl__op_complete(u->loop, op, c->res, RL_CQE_MORE | RL_CQE_BUFFER, buf);
-        if (recycle)
-            bufring_recycle(u, bid);
-        return 1;
+        return deliver_buffers(u, op, bid, (uint32_t)c->res, c->flags);
     }
-    if (recycle)
-        bufring_recycle(u, bid);
+    if (c->flags & IORING_CQE_F_BUFFER) {
+        /* Nothing in it. With bufring_inc the kernel keeps a buffer that
+         * got nothing unless it says otherwise (no BUF_MORE: e.g. from
+         * io-wq, which consumes it). */
+        if (!u->br_off || !(c->flags & IORING_CQE_F_BUF_MORE)) {
+            u->br_free--;
+            bufring_recycle(u, bid);
+        }
+    }
+    if (c->res == -EINVAL && !more && (uflags(op) & U_BUNDLE)) {
+        /* The kernel refuses bundles: whole buffers from now on. */
+        u->features &= ~RL_FEAT_RECV_BUNDLE;
+        rl__uring_data_fallback(u, RL_FEAT_RECV_BUNDLE,
+                                "recv with IORING_RECVSEND_BUNDLE refused",
+                                c->res);
+        rearm_or_defer(u, op);
+        return 0;
+    }
     if (c->res == -ENOBUFS) {
         u->loop->stats.recv_enobufs++;
         /* Never shown: wait for buffers, then re-arm (if the kernel did
@@ -911,6 +1104,42 @@ static unsigned on_poll(struct rl_uring *u, rl_op *op, int res)
     }
 }
 
+/*
+ * A SEND(MSG)_ZC. Its first completion has the result; with
+ * IORING_CQE_F_MORE the kernel may still read the data, until the
+ * notification (IORING_CQE_F_NOTIF) says it is done. The op's final
+ * completion comes only then, so the data stays the caller's promise
+ * (include/ringloop.h) until the kernel has let go of it.
+ */
+static unsigned on_zc(struct rl_uring *u, rl_op *op,
+                      const struct rl_uring_cqe *c)
+{
+    int res = c->res, ret;
+
+    if (c->flags & IORING_CQE_F_NOTIF) {
+        res = (int32_t)(op->priv >> 32);
+    } else if (c->flags & IORING_CQE_F_MORE) {
+        /* Stays on its fd's list; the notification ends it. */
+        op->priv = (uint64_t)(uint32_t)res << 32 | uflags(op) | U_ZC_NOTIF;
+        return 0;
+    }
+    unlink_op(op);
+    set_uflags(op, uflags(op) & ~(U_ZC | U_ZC_NOTIF));
+    if (res == -EOPNOTSUPP || res == -EINVAL) {
+        /* This socket cannot send zero-copy (e.g. AF_UNIX): plain sends
+         * on it from now on, this one too. Nothing was sent. */
+        u->fdf[op->fd] |= RL_URING_FD_NOZC;
+        rl__uring_data_fallback(u, RL_FEAT_SEND_ZC,
+                                "a socket refused SEND_ZC, plain send there",
+                                res);
+        if (canceled(op))
+            return complete_final(u, op, -ECANCELED);
+        ret = arm(u, op);
+        return ret < 0 ? complete_final(u, op, ret) : 0;
+    }
+    return on_single(u, op, res);
+}
+
 unsigned rl__uring_dispatch(struct rl_uring *u, const struct rl_uring_cqe *c)
 {
     rl_op *op = (rl_op *)(uintptr_t)c->user_data;
@@ -935,6 +1164,8 @@ unsigned rl__uring_dispatch(struct rl_uring *u, const struct rl_uring_cqe *c)
                              c->res);
         return 0;
     }
+    if (uflags(op) & U_ZC)
+        return on_zc(u, op, c);
     if (!(c->flags & IORING_CQE_F_MORE))
         unlink_op(op); /* the kernel is done with this request */
     if (mode(op) != U_DIRECT)
@@ -989,8 +1220,12 @@ void rl__uring_forget_all(struct rl_uring *u)
     unsigned i;
 
     rl_list_init(&held);
-    for (i = 0; i < u->nbyfd; i++)
+    /* The file table went with the parent's ring. */
+    u->ftable = 0;
+    for (i = 0; i < u->nbyfd; i++) {
         rl_list_splice_tail(&held, &u->byfd[i]);
+        u->fdf[i] &= ~RL_URING_FD_FIXED;
+    }
     rl_list_splice_tail(&held, &u->nofd);
     rl_list_splice_tail(&held, &u->nobufs);
     rl_list_splice_tail(&held, &u->deferred);

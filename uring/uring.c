@@ -126,6 +126,14 @@ static unsigned kernel_features(void)
      * 6.3 */
     if (v >= KVER(6, 3))
         f |= RL_FEAT_MSG_RING;
+    /* SEND_ZC is 6.0, SENDMSG_ZC and the notification's flag 6.1; bundles
+     * 6.10; sparse file tables 5.19 */
+    if (v >= KVER(5, 19))
+        f |= RL_FEAT_FIXED_FILES;
+    if (v >= KVER(6, 1))
+        f |= RL_FEAT_SEND_ZC;
+    if (v >= KVER(6, 10))
+        f |= RL_FEAT_RECV_BUNDLE;
     return f;
 }
 
@@ -289,9 +297,11 @@ static unsigned features_in_use(struct rl_uring *u, unsigned disable)
     if ((u->ring.features & IORING_FEAT_EXT_ARG) &&
         !(disable & RL_FEAT_EXT_ARG))
         f |= RL_FEAT_EXT_ARG;
-    /* Multishot recv picks from the buffer ring. */
+    /* Multishot recv picks from the buffer ring; bundles are its. */
     if (!(f & RL_FEAT_BUFRING))
         f &= ~(RL_FEAT_MULTISHOT_RECV | RL_FEAT_BUFRING_INC);
+    if (!(f & RL_FEAT_MULTISHOT_RECV))
+        f &= ~RL_FEAT_RECV_BUNDLE;
     return f;
 }
 
@@ -383,6 +393,44 @@ static int uring_msg_wake(rl_loop *from, rl_loop *to)
     return 0;
 }
 
+/*
+ * The data-path features: the opt-in ones off unless asked for, send_zc
+ * only where the kernel has both opcodes, and its threshold.
+ */
+static void data_path_init(struct rl_uring *u)
+{
+    struct io_uring_probe *probe;
+    const char *env;
+    unsigned enable = 0;
+    char *end;
+    unsigned long v;
+
+    /* Until rl_loop_config gets its opt-in word list: the environment. */
+    env = getenv("RINGLOOP_ENABLE");
+    if (env && rl_feature_parse(env, &enable) < 0)
+        enable = 0;
+    u->features &= ~(RL_URING_OPT_IN & ~enable);
+    u->zc_min = RL_URING_ZC_MIN;
+    env = getenv("RINGLOOP_ZC_MIN");
+    if (env && *env) {
+        v = strtoul(env, &end, 10);
+        if (!*end && v > 0 && v <= UINT32_MAX)
+            u->zc_min = (unsigned)v;
+    }
+    if (!(u->features & RL_FEAT_SEND_ZC))
+        return;
+    probe = io_uring_get_probe_ring(&u->ring);
+    if (!probe || !io_uring_opcode_supported(probe, IORING_OP_SEND_ZC) ||
+        !io_uring_opcode_supported(probe, IORING_OP_SENDMSG_ZC)) {
+        u->features &= ~RL_FEAT_SEND_ZC;
+        rl__uring_data_fallback(u, RL_FEAT_SEND_ZC,
+                                "opcode SEND_ZC/SENDMSG_ZC not supported",
+                                EOPNOTSUPP);
+    }
+    if (probe)
+        io_uring_free_probe(probe);
+}
+
 static int uring_init(rl_loop *loop, const struct rl_loop_config *cfg,
                       unsigned disable, char *why, size_t whylen)
 {
@@ -410,6 +458,7 @@ static int uring_init(rl_loop *loop, const struct rl_loop_config *cfg,
     if (ret < 0)
         goto err_exit_ring;
     u->features = features_in_use(u, disable);
+    data_path_init(u);
     loop->backend = u;
     if (u->features & RL_FEAT_MSG_RING)
         loop->msg_wake = uring_msg_wake;
@@ -438,6 +487,7 @@ static void uring_fini(rl_loop *loop)
         close(u->efd);
     free(u->scratch);
     free(u->byfd);
+    free(u->fdf);
     free(u);
     loop->backend = NULL;
 }

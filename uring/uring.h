@@ -105,7 +105,37 @@ struct rl_uring {
      * completion comes without IORING_CQE_F_BUF_MORE. */
     uint32_t *br_off;
     char *scratch; /* br_size bytes for the poll+recv(2) emulation */
+    /* With recv_bundle: the ring slot (a free-running index, masked on
+     * use) each buffer was last put in; a bundle's buffers are the slots
+     * that follow its first one. */
+    uint32_t *br_slot;
+    uint32_t br_tail; /* the next slot to fill */
+
+    /* Per-fd state, fdf[fd] (nbyfd entries, grown with byfd) */
+    uint8_t *fdf;
+    unsigned zc_min;    /* send_zc: smallest send made zero-copy (bytes) */
+    unsigned ftable;    /* fixed_files: slots in the file table (0: none yet) */
+    char data_why[128]; /* why send_zc/recv_bundle/fixed_files fell back */
 };
+
+/* u->fdf[fd] bits */
+#define RL_URING_FD_NOZC 0x1u  /* the socket refused SEND_ZC: plain send */
+#define RL_URING_FD_FIXED 0x2u /* fd is in the file table, slot fd */
+
+/*
+ * send_zc: sends of at least this many bytes go zero-copy (RINGLOOP_ZC_MIN
+ * overrides it, for measurements). See docs/kernel-data-path.md.
+ */
+#define RL_URING_ZC_MIN (64 * 1024)
+/* fixed_files: at most this many table slots (fds above are not fixed) */
+#define RL_URING_FTABLE_MAX 65536u
+
+/*
+ * Features that stay off unless asked for (RINGLOOP_ENABLE until the opt-in
+ * mechanism of rl_loop_config lands), from the measurements in
+ * docs/kernel-data-path.md. The one constant to flip.
+ */
+#define RL_URING_OPT_IN (RL_FEAT_SEND_ZC | RL_FEAT_FIXED_FILES)
 
 /* uring/uring.c */
 int rl__uring_enable(struct rl_uring *u);
@@ -136,5 +166,8 @@ void rl__uring_forget_all(struct rl_uring *u);
  * the parent's); unmap it too unless in a forked child, where the ranges
  * are MADV_DONTFORK holes the child may have reused. */
 void rl__uring_bufring_free(struct rl_uring *u, bool unmap);
+/* Record why a data-path feature fell back (the first reason stays). */
+void rl__uring_data_fallback(struct rl_uring *u, unsigned feature,
+                             const char *why, int err);
 
 #endif /* RL_URING_H */

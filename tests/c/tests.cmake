@@ -25,6 +25,7 @@ set_tests_properties(test_fileops.uring.pool PROPERTIES
   ENVIRONMENT "RINGLOOP_BACKEND=uring;RINGLOOP_TEST_NO_OPCODES=openat,fsync,fallocate,ftruncate,statx,rename,unlink,mkdir"
   SKIP_RETURN_CODE 77 LABELS "uring" TIMEOUT 120)
 rl_test(test_msgring test_msgring.c GENERIC)
+rl_test(test_datapath test_datapath.c GENERIC)
 # Chooses backends itself (explicit, RINGLOOP_BACKEND, auto, seccomp).
 rl_test(test_select test_select.c)
 
@@ -33,7 +34,8 @@ rl_test(test_select test_select.c)
 # order; test_select checks that this list matches the library.
 set(RL_FEATURE_WORDS
   multishot_accept multishot_recv bufring defer_taskrun
-  coop_taskrun multishot_poll cancel_fd ext_arg bufring_inc msg_ring)
+  coop_taskrun multishot_poll cancel_fd ext_arg bufring_inc
+  send_zc recv_bundle fixed_files msg_ring)
 
 # rl_test_disabled(PROGRAM WORD): PROGRAM.uring.no_WORD
 function(rl_test_disabled prog word)
@@ -61,3 +63,13 @@ rl_test_disabled(test_pool defer_taskrun)
 rl_test_disabled(test_pool ext_arg)
 rl_test_disabled(test_msgring msg_ring)
 rl_test_disabled(test_msgring defer_taskrun)
+foreach(word send_zc recv_bundle fixed_files bufring_inc)
+  rl_test_disabled(test_datapath ${word})
+endforeach()
+# The opt-in data-path features switched on (send_zc for every size).
+foreach(prog test_tcp test_bufring test_cancel test_fork test_udp)
+  add_test(NAME ${prog}.uring.opt_in_data COMMAND ${prog})
+  set_tests_properties(${prog}.uring.opt_in_data PROPERTIES
+    ENVIRONMENT "RINGLOOP_BACKEND=uring;RINGLOOP_ENABLE=send_zc,fixed_files;RINGLOOP_ZC_MIN=1"
+    SKIP_RETURN_CODE 77 LABELS "uring;disable" TIMEOUT 120)
+endforeach()
