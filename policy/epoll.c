@@ -246,6 +246,11 @@ static bool fd_blocking(struct ep *b, int fd)
         if (fstat(fd, &st) == 0) {
             if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))
                 e->flags |= FD_FILE;
+            /* O_DIRECT: RWF_NOWAIT does not keep a direct read or write
+             * from waiting for the device (it only refuses to wait for
+             * locks and the page cache), so all of them go to the pool. */
+            if ((e->flags & FD_FILE) && (fl & O_DIRECT))
+                e->flags |= FD_NOWAIT_R | FD_NOWAIT_W;
             else if (!(fl & O_NONBLOCK))
                 e->flags |= FD_BLOCK;
         }
