@@ -90,7 +90,14 @@ enum rl_backend_kind {
  * Optional io_uring fast paths. Each can be switched off per loop
  * (rl_loop_config.disable) or by the environment:
  *   RINGLOOP_DISABLE=multishot_recv,bufring
- * rl_feature_name() gives the word for each bit.
+ * The opt-in ones (marked) are off unless switched on per loop
+ * (rl_loop_config.enable) or by the environment:
+ *   RINGLOOP_ENABLE=sqpoll,napi
+ * Both lists take the same words; an unknown word is an error (-EINVAL from
+ * rl_loop_new()); a word that is on by default is harmless in
+ * RINGLOOP_ENABLE; a word in both lists is off. rl_feature_name() gives the
+ * word for each bit. A feature the kernel refuses is left off for that loop
+ * with the reason kept: rl_loop_feature_reason().
  */
 enum rl_feature {
     RL_FEAT_MULTISHOT_ACCEPT = 1u << 0, /* one accept SQE, many sockets */
@@ -104,8 +111,23 @@ enum rl_feature {
     RL_FEAT_BUFRING_INC = 1u << 8,      /* large provided buffers, each
                                            consumed a piece per recv
                                            (Linux 6.15+) */
+    RL_FEAT_RING_FD = 1u << 9,          /* the ring registered in the
+                                           running thread's table
+                                           (IORING_REGISTER_RING_FDS):
+                                           each io_uring_enter skips the fd
+                                           lookup (Linux 5.18+) */
+    RL_FEAT_SQPOLL = 1u << 10,          /* opt-in: a kernel thread polls the
+                                           SQ (IORING_SETUP_SQPOLL); takes
+                                           the place of DEFER/COOP_TASKRUN,
+                                           which the kernel refuses with it */
+    RL_FEAT_NAPI = 1u << 11,            /* opt-in: NAPI busy polling while
+                                           waiting (IORING_REGISTER_NAPI,
+                                           Linux 6.9+; real NICs only) */
 };
-#define RL_FEAT_ALL 0x1ffu
+#define RL_FEAT_ALL 0xfffu
+/* The opt-in features: off unless rl_loop_config.enable or RINGLOOP_ENABLE
+ * asks for them. */
+#define RL_FEAT_OPT_IN (RL_FEAT_SQPOLL | RL_FEAT_NAPI)
 
 /* The word for one feature bit ("multishot_recv"), or NULL. */
 RL_EXTERN const char *rl_feature_name(unsigned feature);
@@ -125,6 +147,8 @@ struct rl_loop_config {
      * read buffer of bufring_size bytes; 0 = 256 KiB. */
     unsigned bufring_entries;
     unsigned bufring_size;
+    unsigned enable; /* opt-in enum rl_feature bits (RL_FEAT_OPT_IN), ORed
+                        with RINGLOOP_ENABLE; disable wins */
 };
 
 enum rl_run_mode {
@@ -185,6 +209,11 @@ RL_EXTERN int rl_loop_flush(rl_loop *loop);
  * runs the loop owns its ring for good: running it, or freeing it with ops
  * in flight, from another thread afterwards fails with -EEXIST. Use
  * RINGLOOP_DISABLE=defer_taskrun for loops that move between threads.
+ * The registered ring fd (ring_fd) lives in the table of the first thread
+ * that enters the ring; other threads that run the loop later enter it by
+ * its plain fd (same results, no fd lookup saved). Freed from another
+ * thread while that first thread still lives, the ring's memory stays
+ * referenced from its table until it exits.
  */
 
 /* Make rl_loop_run() return after the current iteration. Loop thread only. */
@@ -233,6 +262,21 @@ RL_EXTERN const char *rl_loop_fallback_reason(const rl_loop *loop);
 
 /* Fast paths active on this loop (enum rl_feature bits). */
 RL_EXTERN unsigned rl_loop_features(const rl_loop *loop);
+
+/*
+ * Why one fast path (a single enum rl_feature bit) that this loop asked for
+ * (on by default, or opted in) is not in use: a -errno (0 if none) and a
+ * sentence, such as "sqpoll: io_uring_setup(SQPOLL): Operation not
+ * permitted" or "defer_taskrun: off because sqpoll is enabled (the kernel
+ * refuses DEFER_TASKRUN and COOP_TASKRUN with SQPOLL)". "" and 0 when it is
+ * in use, was not asked for, was switched off, or the kernel is simply too
+ * old for it, and on the epoll backend. A feature can also drop out after
+ * creation (the registered ring fd is registered at the first run): ask
+ * after running the loop to see that.
+ */
+RL_EXTERN int rl_loop_feature_errno(const rl_loop *loop, unsigned feature);
+RL_EXTERN const char *rl_loop_feature_reason(const rl_loop *loop,
+                                             unsigned feature);
 
 /* Number of ops in flight (submitted, final completion not yet run). */
 RL_EXTERN unsigned rl_loop_pending(const rl_loop *loop);

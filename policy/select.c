@@ -11,9 +11,9 @@
 #include "loop/loop.h"
 
 static const char *const feature_names[] = {
-    "multishot_accept", "multishot_recv", "bufring",
-    "defer_taskrun",    "coop_taskrun",   "multishot_poll",
-    "cancel_fd",        "ext_arg",        "bufring_inc",
+    "multishot_accept", "multishot_recv", "bufring",   "defer_taskrun",
+    "coop_taskrun",     "multishot_poll", "cancel_fd", "ext_arg",
+    "bufring_inc",      "ring_fd",        "sqpoll",    "napi",
 };
 #define NFEATURES (sizeof(feature_names) / sizeof(feature_names[0]))
 

@@ -159,11 +159,7 @@ static int get_sqe(struct rl_uring *u, struct io_uring_sqe **out)
         u->loop->stats.sqes_submitted++;
         return 0;
     }
-    ret = rl__uring_enable(u);
-    if (ret < 0)
-        return ret;
-    u->loop->stats.io_uring_enter++;
-    ret = io_uring_submit(&u->ring);
+    ret = rl__uring_sq_room(u, 1);
     if (ret < 0)
         return ret;
     *out = io_uring_get_sqe(&u->ring);
@@ -613,11 +609,7 @@ static int cancel_fd(struct rl_uring *u, int fd, bool link)
         return cancel_each(u, fd);
     /* The linked pair must go in one submission. */
     if (link && io_uring_sq_space_left(&u->ring) < 2) {
-        ret = rl__uring_enable(u);
-        if (ret == 0) {
-            u->loop->stats.io_uring_enter++;
-            ret = io_uring_submit(&u->ring);
-        }
+        ret = rl__uring_sq_room(u, 2);
         if (ret < 0)
             return ret;
     }

@@ -90,10 +90,35 @@ struct rl_uring {
      * completion comes without IORING_CQE_F_BUF_MORE. */
     uint32_t *br_off;
     char *scratch; /* br_size bytes for the poll+recv(2) emulation */
+
+    /* ring_fd: the ring's index in the table of the thread that first
+     * entered it (reg_thread, an rl__uring_thread_id()); -1 before. While
+     * another thread runs the loop, liburing enters by the plain fd
+     * (reg_by_fd). */
+    int reg_index;
+    uint64_t reg_thread;
+    bool reg_by_fd;
+
+    /* Why a feature asked for is not in use (rl_loop_feature_reason()),
+     * by bit number. */
+    int feat_errno[32];
+    char feat_reason[32][112];
 };
 
 /* uring/uring.c */
+/* Before anything enters the ring (every path that may call
+ * io_uring_enter): enable a ring created disabled, and pick the registered
+ * index or the plain fd for the calling thread. 0 or -errno. */
 int rl__uring_enable(struct rl_uring *u);
+/* Make room for n SQEs (n <= the SQ size) by handing the queued ones to the
+ * kernel; with SQPOLL, also wait until its thread has taken enough. Calls
+ * rl__uring_enable(). 0 or -errno. */
+int rl__uring_sq_room(struct rl_uring *u, unsigned n);
+/* Record why feature (one RL_FEAT_* bit) is not in use and drop it from
+ * u->features. err is -errno or 0. */
+void rl__uring_feature_off(struct rl_uring *u, unsigned feature, int err,
+                           const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* uring/submit.c */
 int rl__uring_submit(rl_loop *loop, rl_op *op);

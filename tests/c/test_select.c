@@ -26,11 +26,12 @@
 #endif
 
 /* The words, in bit order, that tests.cmake registers RINGLOOP_DISABLE
- * variants for; checked against the library here. */
+ * variants for (all but the opt-ins, sqpoll and napi), in bit order;
+ * checked against the library here. */
 static const char *const feature_words[] = {
-    "multishot_accept", "multishot_recv", "bufring",
-    "defer_taskrun",    "coop_taskrun",   "multishot_poll",
-    "cancel_fd",        "ext_arg",        "bufring_inc",
+    "multishot_accept", "multishot_recv", "bufring",   "defer_taskrun",
+    "coop_taskrun",     "multishot_poll", "cancel_fd", "ext_arg",
+    "bufring_inc",      "ring_fd",        "sqpoll",    "napi",
 };
 #define NWORDS ((int)(sizeof(feature_words) / sizeof(feature_words[0])))
 
@@ -446,7 +447,7 @@ static void test_disable(void **state)
     setenv("RINGLOOP_DISABLE",
            "multishot_accept,multishot_recv,bufring,"
            "defer_taskrun,coop_taskrun,multishot_poll,"
-           "cancel_fd,ext_arg,bufring_inc",
+           "cancel_fd,ext_arg,bufring_inc,ring_fd",
            1);
     r = new_loop(&loop, RL_BACKEND_URING, 0);
     env_restore(&be);

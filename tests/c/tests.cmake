@@ -22,7 +22,7 @@ rl_test(test_select test_select.c)
 # order; test_select checks that this list matches the library.
 set(RL_FEATURE_WORDS
   multishot_accept multishot_recv bufring defer_taskrun
-  coop_taskrun multishot_poll cancel_fd ext_arg bufring_inc)
+  coop_taskrun multishot_poll cancel_fd ext_arg bufring_inc ring_fd)
 
 # rl_test_disabled(PROGRAM WORD): PROGRAM.uring.no_WORD
 function(rl_test_disabled prog word)
