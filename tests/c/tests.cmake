@@ -45,3 +45,7 @@ rl_test_disabled(test_cancel multishot_recv)
 rl_test_disabled(test_timer ext_arg)
 rl_test_disabled(test_threadsafe ext_arg)
 rl_test_disabled(test_threadsafe defer_taskrun)
+# Registered ring fd, SQPOLL and NAPI, each on and off (sets its own
+# environment, like test_select).
+rl_test(test_features test_features.c)
+rl_test_disabled(test_threadsafe ring_fd)
