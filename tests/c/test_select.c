@@ -377,6 +377,7 @@ static void test_disable(void **state)
 {
     struct saved_env be = env_save("RINGLOOP_BACKEND");
     struct saved_env dis = env_save("RINGLOOP_DISABLE");
+    struct saved_env ena = env_save("RINGLOOP_ENABLE");
     unsigned base, f, want;
     rl_loop *loop;
     int r;
@@ -386,10 +387,12 @@ static void test_disable(void **state)
         fprintf(stderr, "io_uring unavailable: RINGLOOP_DISABLE not tested\n");
         env_restore(&be);
         env_restore(&dis);
+        env_restore(&ena);
         skip();
     }
     unsetenv("RINGLOOP_BACKEND");
     unsetenv("RINGLOOP_DISABLE");
+    unsetenv("RINGLOOP_ENABLE"); /* the baseline: opt-ins off */
     assert_int_equal(new_loop(&loop, RL_BACKEND_URING, 0), 0);
     base = rl_loop_features(loop);
     rl_loop_free(loop);
@@ -452,6 +455,7 @@ static void test_disable(void **state)
     r = new_loop(&loop, RL_BACKEND_URING, 0);
     env_restore(&be);
     env_restore(&dis);
+    env_restore(&ena);
     if (r != 0)
         fail_msg("every fast path disabled: rl_loop_new gave %s",
                  rlt_res_str(r));
