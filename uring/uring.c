@@ -69,15 +69,22 @@ static const struct {
     {IORING_OP_NOP, "IORING_OP_NOP"},
 };
 
-/* Fast paths this kernel has, from its version (all of them on >= 6.0). */
-static unsigned kernel_features(void)
+/* KVER() of the running kernel. */
+static unsigned kernel_version(void)
 {
     struct utsname un;
-    unsigned maj = 0, min = 0, v, f = 0;
+    unsigned maj = 0, min = 0;
 
     if (uname(&un) == 0)
         sscanf(un.release, "%u.%u", &maj, &min);
-    v = KVER(maj, min);
+    return KVER(maj, min);
+}
+
+/* Fast paths this kernel has, from its version (all of them on >= 6.0). */
+static unsigned kernel_features(void)
+{
+    unsigned v = kernel_version(), f = 0;
+
     if (v >= KVER(5, 13))
         f |= RL_FEAT_MULTISHOT_POLL;
     if (v >= KVER(5, 19))
@@ -274,7 +281,8 @@ static void ring_setup_sqpoll(struct rl_uring *u, unsigned sq_entries,
         *ret = ring_create(u, sq_entries, IORING_SETUP_SQPOLL, why, whylen);
     if (*ret < 0)
         rl__uring_feature_off(u, RL_FEAT_SQPOLL, *ret,
-                              "sqpoll: %s (SQPOLL left off)", why);
+                              "sqpoll: io_uring_setup(SQPOLL): %s (left off)",
+                              strerror(-*ret));
 }
 
 /* Step down the setup flags on -EINVAL. */
@@ -424,7 +432,7 @@ static void sqpoll_settle(struct rl_uring *u)
 {
     unsigned i;
 
-    for (i = 0; io_uring_sq_ready(&u->ring) && i < 4096; i++) {
+    for (i = 0; io_uring_sq_ready(&u->ring) && i < 256; i++) {
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
 #endif
@@ -484,7 +492,8 @@ static int uring_init(rl_loop *loop, const struct rl_loop_config *cfg,
     if (ret < 0)
         goto err_exit_ring;
     u->features = features_in_use(u, disable);
-    if (sqpoll(u) && !(disable & RL_FEAT_DEFER_TASKRUN))
+    if (sqpoll(u) && !(disable & RL_FEAT_DEFER_TASKRUN) &&
+        kernel_version() >= KVER(6, 1))
         rl__uring_feature_off(u, RL_FEAT_DEFER_TASKRUN, 0,
                               "defer_taskrun: off because sqpoll is enabled "
                               "(the kernel refuses DEFER_TASKRUN and "

@@ -5,10 +5,16 @@
  * threads, two loops whose indexes collide in two threads, and a forked
  * child), SQPOLL and NAPI (opt-in, rl_loop_config.enable or
  * RINGLOOP_ENABLE), and the reason kept when a feature is not used
- * (rl_loop_feature_errno/_reason). Registered once: it sets the environment
+ * (rl_loop_feature_errno/_reason; the registrations are refused by a
+ * seccomp filter in a forked child). Registered once: it sets the environment
  * itself (RINGLOOP_BACKEND, _DISABLE and _ENABLE are cleared at start).
  */
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 
@@ -392,6 +398,122 @@ static void test_napi_off(void **state)
     rl_loop_free(loop);
 }
 
+/* ---- refused by the kernel ----------------------------------------------- */
+
+#if defined(__x86_64__)
+#define RLT_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define RLT_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+#ifdef RLT_AUDIT_ARCH
+/* io_uring_register(2) fails with EINVAL for IORING_REGISTER_NAPI and with
+ * EBUSY for IORING_REGISTER_RING_FDS, as a kernel without NAPI and a thread
+ * whose 16 ring slots are taken would answer. */
+static int refuse_registrations(void)
+{
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, RLT_AUDIT_ARCH, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_register, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                 offsetof(struct seccomp_data, args[1])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 27 /* IORING_REGISTER_NAPI */, 0,
+                 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IORING_REGISTER_RING_FDS, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EBUSY),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {
+        .len = (unsigned short)(sizeof(f) / sizeof(f[0])),
+        .filter = f,
+    };
+
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return -errno;
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+        return -errno;
+    return 0;
+}
+
+#define CHILD_CHECK(cond, ...)                                                 \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "child: " __VA_ARGS__);                            \
+            fputc('\n', stderr);                                               \
+            _exit(1);                                                          \
+        }                                                                      \
+    } while (0)
+
+static void refused_child(void)
+{
+    struct rl_loop_config cfg;
+    rl_loop *loop;
+    int r;
+
+    alarm(30);
+    r = refuse_registrations();
+    CHILD_CHECK(r == 0, "seccomp filter: %s", strerror(-r));
+    rl_loop_config_init(&cfg);
+    cfg.backend = RL_BACKEND_URING;
+    cfg.enable = RL_FEAT_NAPI;
+    r = rl_loop_new(&loop, &cfg);
+    CHILD_CHECK(r == 0, "rl_loop_new: %s", strerror(-r));
+    /* napi: refused at setup, reason kept, the loop goes on without */
+    CHILD_CHECK(!(rl_loop_features(loop) & RL_FEAT_NAPI), "napi in use");
+    CHILD_CHECK(rl_loop_feature_errno(loop, RL_FEAT_NAPI) == -EINVAL,
+                "napi errno %d", rl_loop_feature_errno(loop, RL_FEAT_NAPI));
+    CHILD_CHECK(strstr(rl_loop_feature_reason(loop, RL_FEAT_NAPI),
+                       "IORING_REGISTER_NAPI") != NULL,
+                "napi reason \"%s\"",
+                rl_loop_feature_reason(loop, RL_FEAT_NAPI));
+    /* ring_fd: refused at the first enter */
+    CHILD_CHECK(loop_nop(loop) && loop_nop(loop), "the loop does not work");
+    CHILD_CHECK(!(rl_loop_features(loop) & RL_FEAT_RING_FD), "ring_fd in use");
+    CHILD_CHECK(rl_loop_feature_errno(loop, RL_FEAT_RING_FD) == -EBUSY,
+                "ring_fd errno %d",
+                rl_loop_feature_errno(loop, RL_FEAT_RING_FD));
+    CHILD_CHECK(strstr(rl_loop_feature_reason(loop, RL_FEAT_RING_FD),
+                       "IORING_REGISTER_RING_FDS") != NULL,
+                "ring_fd reason \"%s\"",
+                rl_loop_feature_reason(loop, RL_FEAT_RING_FD));
+    fprintf(stderr, "refused: %s; %s\n",
+            rl_loop_feature_reason(loop, RL_FEAT_NAPI),
+            rl_loop_feature_reason(loop, RL_FEAT_RING_FD));
+    echo(loop);
+    CHILD_CHECK(!rlt_failed(), "echo failed");
+    rl_loop_free(loop);
+    _exit(0);
+}
+#endif
+
+static void test_refused_registrations(void **state)
+{
+    pid_t pid;
+    int status;
+
+    (void)state;
+    SKIP_WITHOUT_URING();
+#ifndef RLT_AUDIT_ARCH
+    skip();
+#else
+    fflush(NULL);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        refused_child();
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("with the registrations refused the child failed (status "
+                 "0x%x; see its message above)",
+                 status);
+#endif
+}
+
 /* ---- the switches -------------------------------------------------------- */
 
 static void test_env_enable(void **state)
@@ -452,7 +574,8 @@ int main(void)
         RLT_TEST(test_ring_fd_threads), RLT_TEST(test_ring_fd_index_collision),
         RLT_TEST(test_ring_fd_fork),    RLT_TEST(test_sqpoll_on),
         RLT_TEST(test_sqpoll_off),      RLT_TEST(test_napi_on),
-        RLT_TEST(test_napi_off),        RLT_TEST(test_env_enable),
+        RLT_TEST(test_napi_off),        RLT_TEST(test_refused_registrations),
+        RLT_TEST(test_env_enable),
     };
     int r;
 
