@@ -10,11 +10,23 @@
 
 #include "loop/loop.h"
 
+/* One word per line, in bit order (enum rl_feature). */
+/* clang-format off */
 static const char *const feature_names[] = {
-    "multishot_accept", "multishot_recv", "bufring",   "defer_taskrun",
-    "coop_taskrun",     "multishot_poll", "cancel_fd", "ext_arg",
-    "bufring_inc",      "ring_fd",        "sqpoll",    "napi",
+    "multishot_accept", /* 0 */
+    "multishot_recv",
+    "bufring",
+    "defer_taskrun",
+    "coop_taskrun",
+    "multishot_poll",
+    "cancel_fd",
+    "ext_arg",
+    "bufring_inc",      /* 8 */
+    "ring_fd",          /* 9 */
+    "sqpoll",           /* 10 */
+    "napi",             /* 11 */
 };
+/* clang-format on */
 #define NFEATURES (sizeof(feature_names) / sizeof(feature_names[0]))
 
 const char *rl_feature_name(unsigned feature)
