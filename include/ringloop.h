@@ -91,7 +91,14 @@ enum rl_backend_kind {
  * Optional io_uring fast paths. Each can be switched off per loop
  * (rl_loop_config.disable) or by the environment:
  *   RINGLOOP_DISABLE=multishot_recv,bufring
- * rl_feature_name() gives the word for each bit.
+ * The opt-in ones (marked) are off unless switched on per loop
+ * (rl_loop_config.enable) or by the environment:
+ *   RINGLOOP_ENABLE=sqpoll,napi
+ * Both lists take the same words; an unknown word is an error (-EINVAL from
+ * rl_loop_new()); a word that is on by default is harmless in
+ * RINGLOOP_ENABLE; a word in both lists is off. rl_feature_name() gives the
+ * word for each bit. A feature the kernel refuses is left off for that loop
+ * with the reason kept: rl_loop_feature_reason().
  */
 enum rl_feature {
     RL_FEAT_MULTISHOT_ACCEPT = 1u << 0, /* one accept SQE, many sockets */
@@ -105,22 +112,36 @@ enum rl_feature {
     RL_FEAT_BUFRING_INC = 1u << 8,      /* large provided buffers, each
                                            consumed a piece per recv
                                            (Linux 6.15+) */
-    /* Bits 9-11 are assigned in another branch (merged later).
-     * send_zc and fixed_files are opt-in: off unless switched on
-     * (RINGLOOP_ENABLE), see docs/kernel-data-path.md. */
-    RL_FEAT_SEND_ZC = 1u << 12,     /* zero-copy SEND/SENDMSG of large
-                                       writes (SEND_ZC, Linux 6.1+) */
-    RL_FEAT_RECV_BUNDLE = 1u << 13, /* one recv completion for several
-                                       provided buffers (Linux 6.10+) */
-    RL_FEAT_FIXED_FILES = 1u << 14, /* sockets in the ring's file table,
-                                       ops with IOSQE_FIXED_FILE */
-    RL_FEAT_MSG_RING = 1u << 15,    /* rl_call_threadsafe() from another
-                                       io_uring loop's thread wakes
-                                       this one by IORING_OP_MSG_RING,
-                                       not its eventfd (Linux 6.3+);
-                                       see docs/multithreading.md */
+    RL_FEAT_RING_FD = 1u << 9,          /* the ring registered in the
+                                           running thread's table
+                                           (IORING_REGISTER_RING_FDS):
+                                           each io_uring_enter skips the fd
+                                           lookup (Linux 5.18+) */
+    RL_FEAT_SQPOLL = 1u << 10,          /* opt-in: a kernel thread polls the
+                                           SQ (IORING_SETUP_SQPOLL); takes
+                                           the place of DEFER/COOP_TASKRUN,
+                                           which the kernel refuses with it */
+    RL_FEAT_NAPI = 1u << 11,            /* opt-in: NAPI busy polling while
+                                           waiting (IORING_REGISTER_NAPI,
+                                           Linux 6.9+; real NICs only) */
+    RL_FEAT_SEND_ZC = 1u << 12,         /* zero-copy SEND/SENDMSG of large
+                                           writes (SEND_ZC, Linux 6.1+) */
+    RL_FEAT_RECV_BUNDLE = 1u << 13,     /* one recv completion for several
+                                           provided buffers (Linux 6.10+) */
+    RL_FEAT_FIXED_FILES = 1u << 14,     /* sockets in the ring's file table,
+                                           ops with IOSQE_FIXED_FILE */
+    RL_FEAT_MSG_RING = 1u << 15,        /* rl_call_threadsafe() from another
+                                           io_uring loop's thread wakes
+                                           this one by IORING_OP_MSG_RING,
+                                           not its eventfd (Linux 6.3+);
+                                           see docs/multithreading.md */
 };
-#define RL_FEAT_ALL 0xf1ffu
+#define RL_FEAT_ALL 0xffffu
+/* The opt-in features: off unless rl_loop_config.enable or RINGLOOP_ENABLE
+ * asks for them (measured, none gains on loopback: docs/kernel-testers.md,
+ * docs/kernel-data-path.md). */
+#define RL_FEAT_OPT_IN                                                         \
+    (RL_FEAT_SQPOLL | RL_FEAT_NAPI | RL_FEAT_SEND_ZC | RL_FEAT_FIXED_FILES)
 
 /* The word for one feature bit ("multishot_recv"), or NULL. */
 RL_EXTERN const char *rl_feature_name(unsigned feature);
@@ -144,6 +165,8 @@ struct rl_loop_config {
                               (epoll backend, and opcodes the kernel
                               lacks); 0 = RINGLOOP_POOL_THREADS from the
                               environment, else 4 */
+    unsigned enable;       /* opt-in enum rl_feature bits (RL_FEAT_OPT_IN), ORed
+                              with RINGLOOP_ENABLE; disable wins */
 };
 
 enum rl_run_mode {
@@ -205,6 +228,11 @@ RL_EXTERN int rl_loop_flush(rl_loop *loop);
  * runs the loop owns its ring for good: running it, or freeing it with ops
  * in flight, from another thread afterwards fails with -EEXIST. Use
  * RINGLOOP_DISABLE=defer_taskrun for loops that move between threads.
+ * The registered ring fd (ring_fd) lives in the table of the first thread
+ * that enters the ring; other threads that run the loop later enter it by
+ * its plain fd (same results, no fd lookup saved). Freed from another
+ * thread while that first thread still lives, the ring's memory stays
+ * referenced from its table until it exits.
  */
 
 /* Make rl_loop_run() return after the current iteration. Loop thread only. */
@@ -253,6 +281,21 @@ RL_EXTERN const char *rl_loop_fallback_reason(const rl_loop *loop);
 
 /* Fast paths active on this loop (enum rl_feature bits). */
 RL_EXTERN unsigned rl_loop_features(const rl_loop *loop);
+
+/*
+ * Why one fast path (a single enum rl_feature bit) that this loop asked for
+ * (on by default, or opted in) is not in use: a -errno (0 if none) and a
+ * sentence, such as "sqpoll: io_uring_setup(SQPOLL): Operation not
+ * permitted" or "defer_taskrun: off because sqpoll is enabled (the kernel
+ * refuses DEFER_TASKRUN and COOP_TASKRUN with SQPOLL)". "" and 0 when it is
+ * in use, was not asked for, was switched off, or the kernel is simply too
+ * old for it, and on the epoll backend. A feature can also drop out after
+ * creation (the registered ring fd is registered at the first run): ask
+ * after running the loop to see that.
+ */
+RL_EXTERN int rl_loop_feature_errno(const rl_loop *loop, unsigned feature);
+RL_EXTERN const char *rl_loop_feature_reason(const rl_loop *loop,
+                                             unsigned feature);
 
 /* Number of ops in flight (submitted, final completion not yet run). */
 RL_EXTERN unsigned rl_loop_pending(const rl_loop *loop);

@@ -63,8 +63,15 @@ static int config_normalize(struct rl_loop_config *cfg)
 
 int rl_loop_new(rl_loop **out, const struct rl_loop_config *cfg)
 {
+    const char *envenable = getenv("RINGLOOP_ENABLE");
+    unsigned enable = 0;
     rl_loop *loop;
     int ret;
+
+    /* As with RINGLOOP_DISABLE, a typo would silently test the wrong thing:
+     * refuse it. */
+    if (envenable && rl_feature_parse(envenable, &enable) < 0)
+        return -EINVAL;
 
     pthread_once(&atfork_once, install_atfork);
     loop = calloc(1, sizeof(*loop));
@@ -72,6 +79,7 @@ int rl_loop_new(rl_loop **out, const struct rl_loop_config *cfg)
         return -ENOMEM;
     if (cfg)
         loop->cfg = *cfg;
+    loop->cfg.enable |= enable; /* the backend drops what disable names */
     ret = config_normalize(&loop->cfg);
     if (ret < 0)
         goto err_free_loop;

@@ -10,9 +10,10 @@
 
 #include "loop/loop.h"
 
-/* Indexed by bit; bits 9-14 are other branches' words (NULL here). */
+/* One word per line, in bit order (enum rl_feature). */
+/* clang-format off */
 static const char *const feature_names[] = {
-    "multishot_accept",
+    "multishot_accept", /* 0 */
     "multishot_recv",
     "bufring",
     "defer_taskrun",
@@ -20,15 +21,16 @@ static const char *const feature_names[] = {
     "multishot_poll",
     "cancel_fd",
     "ext_arg",
-    "bufring_inc",
-    NULL,
-    NULL,
-    NULL, /* bits 9-11: another branch's words */
-    "send_zc",
-    "recv_bundle",
-    "fixed_files",
-    "msg_ring",
+    "bufring_inc",      /* 8 */
+    "ring_fd",          /* 9 */
+    "sqpoll",           /* 10 */
+    "napi",             /* 11 */
+    "send_zc",          /* 12 */
+    "recv_bundle",      /* 13 */
+    "fixed_files",      /* 14 */
+    "msg_ring",         /* 15 */
 };
+/* clang-format on */
 #define NFEATURES (sizeof(feature_names) / sizeof(feature_names[0]))
 
 const char *rl_feature_name(unsigned feature)

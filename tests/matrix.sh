@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Feature matrix: run the test suites once per ringloop fast path switched
 # off (RINGLOOP_DISABLE=<word>, for each word `ringloop-probe --json`
-# lists, then all of them), with io_uring refused at setup, and once with
-# nothing changed; then print a pass/fail grid.
+# lists that is on by default, then all of them), once per opt-in switched
+# on (RINGLOOP_ENABLE=<word>: sqpoll, napi), with io_uring refused at
+# setup, and once with nothing changed; then print a pass/fail grid.
 #
 # io_uring is refused by a seccomp filter that makes io_uring_setup fail
 # with EPERM (tests/probe/seccomp_refuse.c), in two rows: "uring-refused"
@@ -93,11 +94,14 @@ done
 
 logs=$build/matrix-logs
 mkdir -p "$logs"
-unset RINGLOOP_BACKEND RINGLOOP_DISABLE
+unset RINGLOOP_BACKEND RINGLOOP_DISABLE RINGLOOP_ENABLE
 
-# The fast-path words, from the probe's JSON ("word": "x" on each row).
+# The fast-path words, from the probe's JSON ("word": "x" on each row):
+# those on by default, and the opt-ins ("opt_in": true).
 probe_json=$(env -u RINGLOOP_DISABLE "$probe" --json || true)
-mapfile -t words < <(printf '%s\n' "$probe_json" |
+mapfile -t words < <(printf '%s\n' "$probe_json" | grep -v '"opt_in": true' |
+    sed -n 's/.*"word": "\([a-z_0-9]*\)".*/\1/p')
+mapfile -t optins < <(printf '%s\n' "$probe_json" | grep '"opt_in": true' |
     sed -n 's/.*"word": "\([a-z_0-9]*\)".*/\1/p')
 if [ ${#words[@]} -eq 0 ]; then
     echo "matrix: ringloop-probe --json lists no fast paths" >&2
@@ -131,6 +135,9 @@ probe_view() { # WRAP...
     echo "${backend:-?} $active/$total"
 }
 
+# RINGLOOP_ENABLE for the next run_config (run_enable_config sets it).
+enable=""
+
 run_config() { # NAME DISABLE-VALUE WRAP...
     local name=$1 disable=$2
     shift 2
@@ -139,11 +146,13 @@ run_config() { # NAME DISABLE-VALUE WRAP...
     local -a envs=()
 
     [ -z "$disable" ] || envs=("RINGLOOP_DISABLE=$disable")
+    [ -z "$enable" ] || envs+=("RINGLOOP_ENABLE=$enable")
     view=$(
         [ -z "$disable" ] || export RINGLOOP_DISABLE=$disable
+        [ -z "$enable" ] || export RINGLOOP_ENABLE=$enable
         probe_view "$@"
     )
-    echo "matrix: $name${disable:+ (RINGLOOP_DISABLE=$disable)}"
+    echo "matrix: $name${disable:+ (RINGLOOP_DISABLE=$disable)}${enable:+ (RINGLOOP_ENABLE=$enable)}"
     rm -f "$junit"
     env "${envs[@]}" "$@" ctest --test-dir "$build" "${sel[@]}" \
         -j"$jobs" --output-on-failure --output-junit "$junit" \
@@ -178,7 +187,9 @@ run_config() { # NAME DISABLE-VALUE WRAP...
             overall=1
         fi
     fi
-    rows+=("$name|${disable:--}|$view|$passed|$failed|$skipped|$total|$status")
+    local col=${disable:--}
+    [ -z "$enable" ] || col="+$enable"
+    rows+=("$name|$col|$view|$passed|$failed|$skipped|$total|$status")
     rows[-1]+="|$py"
 }
 
@@ -223,6 +234,12 @@ for w in "${words[@]}"; do
     run_config "off:$w" "$w"
 done
 run_config "off:all" "all"
+# The opt-ins, each switched on (the grid shows +word).
+for w in "${optins[@]}"; do
+    enable=$w
+    run_config "on:$w" ""
+    enable=""
+done
 run_config "uring-refused" "" "$refuse" -e EPERM
 run_auto_config "refused+auto" "$refuse" -e EPERM
 
@@ -239,6 +256,8 @@ for row in "${rows[@]}"; do
 done
 echo
 echo "loop: backend and active fast paths as ringloop-probe reports them"
+echo "+word: RINGLOOP_ENABLE=word (an opt-in switched on) instead of a" \
+    "RINGLOOP_DISABLE value"
 echo "tests: ctest $select_args in $build; logs in $logs"
 [ -n "$python_cmd" ] || echo "python: n/a (no scripts/test_python.sh yet," \
     "or set RINGLOOP_MATRIX_PYTHON)"

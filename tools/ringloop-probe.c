@@ -7,8 +7,8 @@
  *
  * Exit status: 0 if io_uring is usable (a ring can be set up, runs a NOP,
  * and ringloop's auto selection picks it), 1 if not, 2 on a usage error
- * (bad option, or a RINGLOOP_DISABLE / RINGLOOP_BACKEND value the library
- * refuses).
+ * (bad option, or a RINGLOOP_DISABLE / RINGLOOP_ENABLE / RINGLOOP_BACKEND
+ * value the library refuses).
  *
  * Setup flags are tried with the raw io_uring_setup(2) syscall rather than
  * io_uring_queue_init_params(), so that the answer is the kernel's and not
@@ -87,29 +87,44 @@
  *     features           array   words of rl_loop_features()
  *     env_backend        string|null  RINGLOOP_BACKEND as set
  *     env_disable        string|null  RINGLOOP_DISABLE as set
- *   auto                 object  a loop created with RINGLOOP_BACKEND and
- *                                RINGLOOP_DISABLE cleared: what auto picks
+ *     env_enable         string|null  RINGLOOP_ENABLE as set
+ *   auto                 object  a loop created with RINGLOOP_BACKEND,
+ *                                RINGLOOP_DISABLE and RINGLOOP_ENABLE
+ *                                cleared: what auto picks
  *                                and which fast paths can be active here;
  *                                fields ok, errno, backend, fallback_errno,
  *                                fallback_reason, features as in loop
  *   fast_paths           array   one object per ringloop fast path:
  *     word               string  rl_feature_name(); the RINGLOOP_DISABLE
- *                                word that turns it off
+ *                                word that turns it off (and, for an
+ *                                opt-in, the RINGLOOP_ENABLE word that
+ *                                turns it on)
  *     bit                int     its enum rl_feature bit
+ *     opt_in             bool    off unless asked for (RL_FEAT_OPT_IN:
+ *                                sqpoll, napi)
  *     supported          bool    can be active here: active on the auto
  *                                loop, or on an auto loop with the paths
  *                                active there switched off (a fallback
- *                                such as coop_taskrun under defer_taskrun)
+ *                                such as coop_taskrun under defer_taskrun),
+ *                                or, for an opt-in, on an auto loop that
+ *                                asks for every opt-in
  *     available          bool    active on the auto loop
  *     active             bool    active on the loop
  *     disabled           bool    switched off by RINGLOOP_DISABLE
+ *     enabled            bool    named in RINGLOOP_ENABLE
+ *     reason             string  rl_loop_feature_reason() on the loop: why
+ *                                it is not used although asked for (the
+ *                                kernel refused it, or an opt-in excludes
+ *                                it); "" otherwise
  *     status             string  "active"; "disabled" (by
  *                                RINGLOOP_DISABLE); "inactive" (available
  *                                but off on the loop, e.g. epoll forced or
- *                                a path it needs disabled); "fallback"
- *                                (supported, used when a preferred path is
- *                                off); "unavailable" (kernel or backend
- *                                lacks it)
+ *                                a path it needs disabled); "opt_in"
+ *                                (supported, off unless RINGLOOP_ENABLE
+ *                                names it); "fallback" (supported, used
+ *                                when a preferred path is off);
+ *                                "unavailable" (kernel or backend lacks
+ *                                it)
  */
 #include <errno.h>
 #include <grp.h>
@@ -297,6 +312,7 @@ struct loop_result {
     int fallback_errno;
     char fallback_reason[256];
     unsigned features;
+    char reasons[NFASTPATHS][128]; /* rl_loop_feature_reason() by bit */
 };
 
 struct report {
@@ -321,8 +337,8 @@ struct report {
     int last_op;           /* -1: no probe */
     uint8_t op_state[256]; /* 0 beyond last_op, 1 unsupported, 2 supported */
 
-    const char *env_backend, *env_disable;
-    unsigned env_disable_bits;
+    const char *env_backend, *env_disable, *env_enable;
+    unsigned env_disable_bits, env_enable_bits;
     struct loop_result loop, autoloop;
     unsigned supported; /* fast paths that can be active here */
 };
@@ -677,28 +693,37 @@ static void loop_probe(struct loop_result *lr, const struct rl_loop_config *c)
              rl_loop_fallback_reason(loop) ? rl_loop_fallback_reason(loop)
                                            : "");
     lr->features = rl_loop_features(loop);
+    for (unsigned i = 0; i < NFASTPATHS; i++)
+        snprintf(lr->reasons[i], sizeof(lr->reasons[i]), "%s",
+                 rl_loop_feature_reason(loop, 1u << i));
     rl_loop_free(loop);
 }
 
 /*
  * Create a loop as this environment configures it; then, with the
- * environment's RINGLOOP_BACKEND and RINGLOOP_DISABLE cleared, an auto loop
- * and one with the auto loop's fast paths switched off, which shows the
- * fallbacks this kernel supports.
+ * environment's RINGLOOP_BACKEND, RINGLOOP_DISABLE and RINGLOOP_ENABLE
+ * cleared, an auto loop, one with the auto loop's fast paths switched off,
+ * which shows the fallbacks this kernel supports, and one asking for every
+ * opt-in, which shows those the kernel takes.
  */
 static void probe_loops(struct report *r)
 {
     char *b = r->env_backend ? strdup(r->env_backend) : NULL;
     char *d = r->env_disable ? strdup(r->env_disable) : NULL;
+    char *e = r->env_enable ? strdup(r->env_enable) : NULL;
     struct rl_loop_config cfg;
     struct loop_result alt;
     unsigned bits = 0;
 
     if (r->env_disable && rl_feature_parse(r->env_disable, &bits) == 0)
         r->env_disable_bits = bits;
+    bits = 0;
+    if (r->env_enable && rl_feature_parse(r->env_enable, &bits) == 0)
+        r->env_enable_bits = bits;
     loop_probe(&r->loop, NULL);
     unsetenv("RINGLOOP_BACKEND");
     unsetenv("RINGLOOP_DISABLE");
+    unsetenv("RINGLOOP_ENABLE");
     loop_probe(&r->autoloop, NULL);
     r->supported = r->autoloop.features;
     if (r->autoloop.features) {
@@ -707,13 +732,21 @@ static void probe_loops(struct report *r)
         memset(&alt, 0, sizeof(alt));
         loop_probe(&alt, &cfg);
         r->supported |= alt.features;
+        rl_loop_config_init(&cfg);
+        cfg.enable = RL_FEAT_OPT_IN;
+        memset(&alt, 0, sizeof(alt));
+        loop_probe(&alt, &cfg);
+        r->supported |= alt.features & RL_FEAT_OPT_IN;
     }
     if (b)
         setenv("RINGLOOP_BACKEND", b, 1);
     if (d)
         setenv("RINGLOOP_DISABLE", d, 1);
+    if (e)
+        setenv("RINGLOOP_ENABLE", e, 1);
     free(b);
     free(d);
+    free(e);
 }
 
 static bool usable(const struct report *r)
@@ -730,6 +763,8 @@ static const char *fast_path_status(const struct report *r, unsigned bit)
         return "disabled";
     if (r->autoloop.features & bit)
         return "inactive";
+    if ((r->supported & bit) && (bit & RL_FEAT_OPT_IN))
+        return "opt_in";
     if (r->supported & bit)
         return "fallback";
     return "unavailable";
@@ -832,7 +867,8 @@ static void json_loop(const char *key, const struct loop_result *lr,
     if (r) {
         fputs(", ", stdout);
         json_key_nullable_str("env_backend", r->env_backend, ", ");
-        json_key_nullable_str("env_disable", r->env_disable, "");
+        json_key_nullable_str("env_disable", r->env_disable, ", ");
+        json_key_nullable_str("env_enable", r->env_enable, "");
     }
     fputs("},\n", stdout);
 }
@@ -950,12 +986,16 @@ static void json_fast_paths(const struct report *r)
             continue;
         printf("%s\n    {", sep);
         json_key_str("word", rl_feature_name(bit), ", ");
-        printf("\"bit\": %u, \"supported\": %s, \"available\": %s, "
-               "\"active\": %s, \"disabled\": %s, ",
-               bit, r->supported & bit ? "true" : "false",
+        printf("\"bit\": %u, \"opt_in\": %s, \"supported\": %s, "
+               "\"available\": %s, \"active\": %s, \"disabled\": %s, "
+               "\"enabled\": %s, ",
+               bit, bit & RL_FEAT_OPT_IN ? "true" : "false",
+               r->supported & bit ? "true" : "false",
                r->autoloop.features & bit ? "true" : "false",
                r->loop.features & bit ? "true" : "false",
-               r->env_disable_bits & bit ? "true" : "false");
+               r->env_disable_bits & bit ? "true" : "false",
+               r->env_enable_bits & bit ? "true" : "false");
+        json_key_str("reason", r->loop.reasons[i], ", ");
         json_key_str("status", fast_path_status(r, bit), "}");
         sep = ",";
     }
@@ -1147,20 +1187,27 @@ static void table_fast_paths(const struct report *r)
 {
     unsigned i, bit;
 
-    printf("\nringloop fast paths (RINGLOOP_DISABLE=<word>,... turns one off)"
-           "\n  %-18s %-12s %-10s %s\n",
-           "word", "status", "auto loop", "supported");
+    printf("\nringloop fast paths (RINGLOOP_DISABLE=<word>,... turns one off;"
+           "\nRINGLOOP_ENABLE=<word>,... turns an opt-in on)"
+           "\n  %-18s %-12s %-10s %-10s %s\n",
+           "word", "status", "auto loop", "supported", "opt-in");
     for (i = 0; i < NFASTPATHS; i++) {
         bit = 1u << i;
         if (!rl_feature_name(bit))
             continue;
-        printf("  %-18s %-12s %-10s %s\n", rl_feature_name(bit),
+        printf("  %-18s %-12s %-10s %-10s %s\n", rl_feature_name(bit),
                fast_path_status(r, bit),
                r->autoloop.features & bit ? "yes" : "no",
-               r->supported & bit ? "yes" : "no");
+               r->supported & bit ? "yes" : "no",
+               bit & RL_FEAT_OPT_IN ? "yes" : "no");
+        if (r->loop.reasons[i][0]) {
+            fputs("    not used: ", stdout);
+            wrap_text(r->loop.reasons[i], 14, 14);
+        }
     }
-    fputs("  (inactive: supported but off in this environment; fallback: "
-          "used when a\n  preferred path is off; unavailable: not with this "
+    fputs("  (inactive: supported but off in this environment; opt_in: "
+          "supported, off\n  unless RINGLOOP_ENABLE names it; fallback: "
+          "used when a preferred path is off;\n  unavailable: not with this "
           "kernel or backend)\n",
           stdout);
 }
@@ -1169,9 +1216,11 @@ static void print_table(const struct report *r)
 {
     table_header(r);
     table_backend("auto backend", &r->autoloop);
-    printf("this env        RINGLOOP_BACKEND=%s RINGLOOP_DISABLE=%s\n",
+    printf("this env        RINGLOOP_BACKEND=%s RINGLOOP_DISABLE=%s\n"
+           "                RINGLOOP_ENABLE=%s\n",
            r->env_backend ? r->env_backend : "(unset)",
-           r->env_disable ? r->env_disable : "(unset)");
+           r->env_disable ? r->env_disable : "(unset)",
+           r->env_enable ? r->env_enable : "(unset)");
     table_backend("  loop backend", &r->loop);
     if (r->setup_ok) {
         table_flags(r);
@@ -1196,7 +1245,7 @@ static void usage(FILE *f)
           "features,\nopcodes), why it is refused if it is, which backend "
           "ringloop's auto\nselection picks, and which ringloop fast paths "
           "are active, each with the\nRINGLOOP_DISABLE word that turns it "
-          "off.\n"
+          "off (RINGLOOP_ENABLE turns an opt-in on).\n"
           "\n"
           "  --json   print one JSON object (fields documented in "
           "tools/ringloop-probe.c)\n"
@@ -1226,6 +1275,7 @@ int main(int argc, char **argv)
     }
     r.env_backend = getenv("RINGLOOP_BACKEND");
     r.env_disable = getenv("RINGLOOP_DISABLE");
+    r.env_enable = getenv("RINGLOOP_ENABLE");
     probe_system(&r);
     probe_ring(&r);
     diagnose(&r);
@@ -1237,12 +1287,15 @@ int main(int argc, char **argv)
     else
         print_table(&r);
     fflush(stdout);
-    if (r.loop.err == -EINVAL && (r.env_backend || r.env_disable)) {
-        fprintf(stderr, "ringloop-probe: the library refuses%s%s%s%s\n",
+    if (r.loop.err == -EINVAL &&
+        (r.env_backend || r.env_disable || r.env_enable)) {
+        fprintf(stderr, "ringloop-probe: the library refuses%s%s%s%s%s%s\n",
                 r.env_backend ? " RINGLOOP_BACKEND=" : "",
                 r.env_backend ? r.env_backend : "",
                 r.env_disable ? " RINGLOOP_DISABLE=" : "",
-                r.env_disable ? r.env_disable : "");
+                r.env_disable ? r.env_disable : "",
+                r.env_enable ? " RINGLOOP_ENABLE=" : "",
+                r.env_enable ? r.env_enable : "");
         return 2;
     }
     return usable(&r) ? 0 : 1;

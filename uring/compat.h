@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <liburing.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -126,5 +127,107 @@ static inline void rl_uring_prep_ftruncate(struct io_uring_sqe *sqe, int fd,
 #ifndef IORING_RECVSEND_BUNDLE
 #define IORING_RECVSEND_BUNDLE (1U << 4) /* sqe->ioprio, Linux 6.10 */
 #endif
+
+/* ---- Registered ring fd, SQPOLL, NAPI (issue 16: kern-setup) ----------- */
+
+/*
+ * Registered ring fd. liburing enters through ring->enter_ring_fd, as a
+ * registered index when its private int_flags bit INT_FLAG_REG_RING (1 in
+ * every liburing since 2.2) is set; 2.4+ also routes io_uring_register()
+ * through the index when INT_FLAG_REG_REG_RING (2) is set. The ring is
+ * registered per thread (the index is only valid in the registering
+ * thread's table), so the backend registers it itself with
+ * IORING_REGISTER_RING_FDS and switches liburing between the index and the
+ * plain fd with these two helpers (io_uring_register_ring_fd() and
+ * io_uring_unregister_ring_fd() would act on the calling thread's table,
+ * which may not be the one holding the index).
+ */
+#define RL_LIBURING_INT_FLAG_REG_RING 1u
+#define RL_LIBURING_INT_FLAG_REG_REG_RING 2u
+
+/* Register ring's fd in the calling thread's table. Index >= 0 or -errno. */
+static inline int rl_uring_register_ring_fd(struct io_uring *ring)
+{
+    struct io_uring_rsrc_update up;
+    int ret;
+
+    memset(&up, 0, sizeof(up));
+    up.offset = -1U; /* any free slot */
+    up.data = (__u64)ring->ring_fd;
+    ret = io_uring_register(ring->ring_fd, IORING_REGISTER_RING_FDS, &up, 1);
+    if (ret < 0)
+        return ret;
+    return ret == 1 ? (int)up.offset : -EIO;
+}
+
+/* Drop index from the calling thread's table (the registering thread
+ * only). 0 or -errno. */
+static inline int rl_uring_unregister_ring_fd(struct io_uring *ring, int index)
+{
+    struct io_uring_rsrc_update up;
+    int ret;
+
+    memset(&up, 0, sizeof(up));
+    up.offset = (__u32)index;
+    ret = io_uring_register(ring->ring_fd, IORING_UNREGISTER_RING_FDS, &up, 1);
+    return ret < 0 ? ret : 0;
+}
+
+/* liburing enters by the registered index (from the registering thread). */
+static inline void rl_uring_enter_by_index(struct io_uring *ring, int index)
+{
+    ring->enter_ring_fd = index;
+    ring->int_flags |= RL_LIBURING_INT_FLAG_REG_RING;
+}
+
+/* liburing enters (and registers) by the plain fd; also what must hold
+ * before io_uring_queue_exit() so that it unregisters nothing itself. */
+static inline void rl_uring_enter_by_fd(struct io_uring *ring)
+{
+    ring->enter_ring_fd = ring->ring_fd;
+    ring->int_flags &= (__u8) ~(RL_LIBURING_INT_FLAG_REG_RING |
+                                RL_LIBURING_INT_FLAG_REG_REG_RING);
+}
+
+/* SQPOLL: the flag that says the SQ thread sleeps (liburing 2.3 has it;
+ * kept for clarity), and the idle time the backend asks for. */
+#ifndef IORING_SQ_NEED_WAKEUP
+#define IORING_SQ_NEED_WAKEUP (1U << 0)
+#endif
+
+/*
+ * NAPI busy polling (Linux 6.9; the opcode and op_param fields 6.13).
+ * struct io_uring_napi of the kernel's uapi, with rl_ names so that a
+ * newer liburing's definition does not clash.
+ */
+#ifndef IORING_REGISTER_NAPI
+#define IORING_REGISTER_NAPI 27
+#define IORING_UNREGISTER_NAPI 28
+#endif
+
+struct rl_uring_napi {
+    __u32 busy_poll_to; /* microseconds to busy poll for */
+    __u8 prefer_busy_poll;
+    __u8 opcode; /* 0: register (the 6.9 layout had a pad here) */
+    __u8 pad[2];
+    __u32 op_param; /* 0: dynamic NAPI id tracking */
+    __u32 resv;
+};
+_Static_assert(sizeof(struct rl_uring_napi) == 16, "io_uring_napi layout");
+
+/* Turn on NAPI busy polling for ring. 0 or -errno (-EINVAL: no NAPI in
+ * this kernel, Linux < 6.9). */
+static inline int rl_uring_register_napi(struct io_uring *ring,
+                                         unsigned busy_poll_us, bool prefer)
+{
+    struct rl_uring_napi napi;
+    int ret;
+
+    memset(&napi, 0, sizeof(napi));
+    napi.busy_poll_to = busy_poll_us;
+    napi.prefer_busy_poll = prefer ? 1 : 0;
+    ret = io_uring_register(ring->ring_fd, IORING_REGISTER_NAPI, &napi, 1);
+    return ret < 0 ? ret : 0;
+}
 
 #endif /* RL_URING_COMPAT_H */

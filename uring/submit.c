@@ -177,11 +177,7 @@ static int get_sqe(struct rl_uring *u, struct io_uring_sqe **out)
         u->loop->stats.sqes_submitted++;
         return 0;
     }
-    ret = rl__uring_enable(u);
-    if (ret < 0)
-        return ret;
-    u->loop->stats.io_uring_enter++;
-    ret = io_uring_submit(&u->ring);
+    ret = rl__uring_sq_room(u, 1);
     if (ret < 0)
         return ret;
     *out = io_uring_get_sqe(&u->ring);
@@ -326,9 +322,13 @@ err_unregister:
 void rl__uring_data_fallback(struct rl_uring *u, unsigned feature,
                              const char *why, int err)
 {
-    if (!u->data_why[0])
-        snprintf(u->data_why, sizeof(u->data_why), "%s: %s (%s)",
-                 rl_feature_name(feature), why, strerror(err < 0 ? -err : err));
+    unsigned i = (unsigned)__builtin_ctz(feature);
+
+    if (u->feat_reason[i][0])
+        return; /* the first reason stays */
+    u->feat_errno[i] = err < 0 ? err : -err;
+    snprintf(u->feat_reason[i], sizeof(u->feat_reason[i]), "%s: %s (%s)",
+             rl_feature_name(feature), why, strerror(err < 0 ? -err : err));
 }
 
 /* The ring's sparse file table, registered at the first socket op that
@@ -816,11 +816,7 @@ static int cancel_fd(struct rl_uring *u, int fd, bool link)
         return cancel_each(u, fd);
     /* The linked pair must go in one submission. */
     if (link && io_uring_sq_space_left(&u->ring) < 2) {
-        ret = rl__uring_enable(u);
-        if (ret == 0) {
-            u->loop->stats.io_uring_enter++;
-            ret = io_uring_submit(&u->ring);
-        }
+        ret = rl__uring_sq_room(u, 2);
         if (ret < 0)
             return ret;
     }

@@ -5,6 +5,9 @@
  * dispatch live in uring/submit.c.
  */
 #include <errno.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,12 @@
 #include "uring/uring.h"
 
 #define KVER(maj, min) ((maj) << 16 | (min))
+
+/* sqpoll: how long the SQ thread keeps polling an empty SQ before it
+ * sleeps (and the next submission costs a wakeup enter). */
+#define RL_URING_SQPOLL_IDLE_MS 50
+/* napi: how long a wait busy-polls the NIC queues before it sleeps. */
+#define RL_URING_NAPI_BUSY_POLL_US 50
 
 /* Ring setup, best first; each step is tried only if the previous one
  * failed with -EINVAL (an older kernel). */
@@ -99,15 +108,22 @@ static uint32_t test_no_opcodes(void)
     return bits;
 }
 
-/* Fast paths this kernel has, from its version (all of them on >= 6.0). */
-static unsigned kernel_features(void)
+/* KVER() of the running kernel. */
+static unsigned kernel_version(void)
 {
     struct utsname un;
-    unsigned maj = 0, min = 0, v, f = 0;
+    unsigned maj = 0, min = 0;
 
     if (uname(&un) == 0)
         sscanf(un.release, "%u.%u", &maj, &min);
-    v = KVER(maj, min);
+    return KVER(maj, min);
+}
+
+/* Fast paths this kernel has, from its version (all of them on >= 6.0). */
+static unsigned kernel_features(void)
+{
+    unsigned v = kernel_version(), f = 0;
+
     if (v >= KVER(5, 13))
         f |= RL_FEAT_MULTISHOT_POLL;
     if (v >= KVER(5, 19))
@@ -134,7 +150,39 @@ static unsigned kernel_features(void)
         f |= RL_FEAT_SEND_ZC;
     if (v >= KVER(6, 10))
         f |= RL_FEAT_RECV_BUNDLE;
+    if (v >= KVER(5, 18))
+        f |= RL_FEAT_RING_FD; /* IORING_REGISTER_RING_FDS */
     return f;
+}
+
+/* A number for the calling thread, unique in this process (unlike a tid
+ * or a pthread_t, never reused after the thread exits). */
+static uint64_t thread_id(void)
+{
+    static atomic_uint_fast64_t next = 1;
+    static _Thread_local uint64_t id;
+
+    if (!id)
+        id = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed);
+    return id;
+}
+
+void rl__uring_feature_off(struct rl_uring *u, unsigned feature, int err,
+                           const char *fmt, ...)
+{
+    unsigned i = (unsigned)__builtin_ctz(feature);
+    va_list ap;
+
+    u->features &= ~feature;
+    u->feat_errno[i] = err;
+    va_start(ap, fmt);
+    vsnprintf(u->feat_reason[i], sizeof(u->feat_reason[i]), fmt, ap);
+    va_end(ap);
+}
+
+static bool sqpoll(const struct rl_uring *u)
+{
+    return u->setup_flags & IORING_SETUP_SQPOLL;
 }
 
 /* One sentence on why io_uring_setup() failed with err. */
@@ -229,6 +277,8 @@ static int ring_create(struct rl_uring *u, unsigned sq_entries, unsigned flags,
     memset(&p, 0, sizeof(p));
     p.flags = flags | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
     p.cq_entries = sq_entries * 8;
+    if (flags & IORING_SETUP_SQPOLL)
+        p.sq_thread_idle = RL_URING_SQPOLL_IDLE_MS;
     ret = io_uring_queue_init_params(sq_entries, &u->ring, &p);
     if (ret < 0) {
         explain_setup(ret, why, whylen);
@@ -255,6 +305,8 @@ static int ring_create(struct rl_uring *u, unsigned sq_entries, unsigned flags,
     }
     u->ring_ok = true;
     u->koverflow_base = 0; /* a new ring counts from 0 */
+    u->reg_index = -1;     /* registered at the first enter */
+    u->reg_by_fd = false;
     return 0;
 
 err_close_efd:
@@ -265,13 +317,41 @@ err_exit_ring:
     return ret;
 }
 
+/*
+ * SQPOLL first when asked for: the kernel refuses it with the TASKRUN
+ * flags (they are about the submitting task running completion work, which
+ * the SQ thread does instead), so it is tried alone. A refusal of any kind
+ * (EINVAL, EPERM before Linux 5.11, ENOMEM) leaves it off with the reason.
+ */
+static void ring_setup_sqpoll(struct rl_uring *u, unsigned sq_entries,
+                              unsigned enable, int *ret, char *why,
+                              size_t whylen)
+{
+    unsigned flags = IORING_SETUP_SQPOLL | IORING_SETUP_SUBMIT_ALL;
+
+    *ret = -EINVAL;
+    if (!(enable & RL_FEAT_SQPOLL))
+        return;
+    *ret = ring_create(u, sq_entries, flags, why, whylen);
+    if (*ret == -EINVAL) /* SUBMIT_ALL is 5.18; SQPOLL alone then */
+        *ret = ring_create(u, sq_entries, IORING_SETUP_SQPOLL, why, whylen);
+    if (*ret < 0)
+        rl__uring_feature_off(u, RL_FEAT_SQPOLL, *ret,
+                              "sqpoll: io_uring_setup(SQPOLL): %s (left off)",
+                              strerror(-*ret));
+}
+
 /* Step down the setup flags on -EINVAL. */
 static int ring_setup(struct rl_uring *u, unsigned sq_entries, unsigned disable,
-                      char *why, size_t whylen)
+                      unsigned enable, char *why, size_t whylen)
 {
     size_t i;
-    int ret = -EINVAL;
+    int ret;
 
+    ring_setup_sqpoll(u, sq_entries, enable, &ret, why, whylen);
+    if (ret == 0)
+        return 0;
+    ret = -EINVAL;
     for (i = 0; i < sizeof(setup_steps) / sizeof(setup_steps[0]); i++) {
         if (setup_steps[i].feature & disable)
             continue;
@@ -297,6 +377,8 @@ static unsigned features_in_use(struct rl_uring *u, unsigned disable)
     if ((u->ring.features & IORING_FEAT_EXT_ARG) &&
         !(disable & RL_FEAT_EXT_ARG))
         f |= RL_FEAT_EXT_ARG;
+    if (u->setup_flags & IORING_SETUP_SQPOLL)
+        f |= RL_FEAT_SQPOLL;
     /* Multishot recv picks from the buffer ring; bundles are its. */
     if (!(f & RL_FEAT_BUFRING))
         f &= ~(RL_FEAT_MULTISHOT_RECV | RL_FEAT_BUFRING_INC);
@@ -305,19 +387,139 @@ static unsigned features_in_use(struct rl_uring *u, unsigned disable)
     return f;
 }
 
-/* Enable a ring created disabled, making this thread its single issuer.
- * Must be called before anything enters the ring. 0 or -errno. */
+/*
+ * ring_fd: register the ring in the table of the first thread that enters
+ * it, and from then on enter by that index from that thread and by the
+ * plain fd from any other (the index means nothing, or another ring, in
+ * another thread's table). A refusal (EBUSY: the thread's 16 slots are
+ * taken; EINVAL: an older kernel) leaves ring_fd off with the reason.
+ */
+static void ring_fd_sync(struct rl_uring *u)
+{
+    uint64_t me;
+    int idx;
+
+    if (!(u->features & RL_FEAT_RING_FD))
+        return;
+    me = thread_id();
+    if (u->reg_index < 0) {
+        idx = rl_uring_register_ring_fd(&u->ring);
+        if (idx < 0) {
+            rl__uring_feature_off(u, RL_FEAT_RING_FD, idx,
+                                  "ring_fd: IORING_REGISTER_RING_FDS: %s",
+                                  strerror(-idx));
+            return;
+        }
+        u->reg_index = idx;
+        u->reg_thread = me;
+        u->reg_by_fd = false;
+        rl_uring_enter_by_index(&u->ring, idx);
+    } else if (u->reg_by_fd != (me != u->reg_thread)) {
+        u->reg_by_fd = me != u->reg_thread;
+        if (u->reg_by_fd)
+            rl_uring_enter_by_fd(&u->ring);
+        else
+            rl_uring_enter_by_index(&u->ring, u->reg_index);
+    }
+}
+
+/* Before the ring goes away: drop the registration if this thread holds it
+ * (another thread's table cannot be touched from here: it keeps a reference
+ * to the ring until that thread exits), and make liburing's queue_exit
+ * unregister nothing. in_child: after fork the table is the parent's. */
+static void ring_fd_release(struct rl_uring *u, bool in_child)
+{
+    if (u->reg_index >= 0 && !in_child && u->reg_thread == thread_id())
+        (void)rl_uring_unregister_ring_fd(&u->ring, u->reg_index);
+    rl_uring_enter_by_fd(&u->ring);
+    u->reg_index = -1;
+    u->reg_by_fd = false;
+}
+
+/* Enable a ring created disabled, making this thread its single issuer;
+ * then pick how this thread enters it. Must be called before anything
+ * enters the ring. 0 or -errno. */
 int rl__uring_enable(struct rl_uring *u)
 {
     int ret;
 
-    if (!u->need_enable)
-        return 0;
-    ret = rl_uring_enable_rings(&u->ring);
+    if (u->need_enable) {
+        ret = rl_uring_enable_rings(&u->ring);
+        if (ret < 0)
+            return ret;
+        u->need_enable = false;
+    }
+    ring_fd_sync(u);
+    return 0;
+}
+
+/* napi: register busy polling on a new ring (at init, and in a forked
+ * child's new ring). A refusal leaves napi off with the reason. */
+static void napi_setup(struct rl_uring *u)
+{
+    int ret;
+
+    if (!(u->features & RL_FEAT_NAPI))
+        return;
+    ret = rl_uring_register_napi(&u->ring, RL_URING_NAPI_BUSY_POLL_US, false);
+    if (ret < 0)
+        rl__uring_feature_off(
+            u, RL_FEAT_NAPI, ret, "napi: IORING_REGISTER_NAPI: %s%s",
+            strerror(-ret), ret == -EINVAL ? " (Linux < 6.9)" : "");
+}
+
+/* SQPOLL: publish the queued SQEs. The SQ thread takes them by itself;
+ * liburing enters only to wake it when it sleeps (IORING_SQ_NEED_WAKEUP). */
+static int sqpoll_submit(struct rl_uring *u)
+{
+    unsigned kflags = IO_URING_READ_ONCE(*u->ring.sq.kflags);
+
+    u->loop->stats.io_uring_enter +=
+        io_uring_sq_ready(&u->ring) && (kflags & IORING_SQ_NEED_WAKEUP);
+    return io_uring_submit(&u->ring);
+}
+
+/*
+ * SQPOLL: wait (bounded) until the SQ thread has taken every SQE. It
+ * advances the SQ head once it has issued them and posted the completions
+ * of those that finished at once, so that an iteration sees those as it
+ * would without SQPOLL. Spins briefly (the SQ thread polls on another CPU
+ * when it is busy), then yields the CPU to it.
+ */
+static void sqpoll_settle(struct rl_uring *u)
+{
+    unsigned i;
+
+    for (i = 0; io_uring_sq_ready(&u->ring) && i < 256; i++) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+    for (i = 0; io_uring_sq_ready(&u->ring) && i < 100000; i++)
+        sched_yield();
+}
+
+int rl__uring_sq_room(struct rl_uring *u, unsigned n)
+{
+    int ret = rl__uring_enable(u);
+
     if (ret < 0)
         return ret;
-    u->need_enable = false;
-    return 0;
+    if (!sqpoll(u)) {
+        u->loop->stats.io_uring_enter++;
+        ret = io_uring_submit(&u->ring);
+        return ret < 0 ? ret : 0;
+    }
+    ret = sqpoll_submit(u);
+    while (ret >= 0 && io_uring_sq_space_left(&u->ring) < n) {
+        if (io_uring_sq_space_left(&u->ring) == 0) {
+            u->loop->stats.io_uring_enter++;
+            ret = io_uring_sqring_wait(&u->ring); /* IORING_ENTER_SQ_WAIT */
+        } else {
+            sched_yield();
+        }
+    }
+    return ret < 0 ? ret : 0;
 }
 
 /* ---- msg_ring: waking another loop's ring ------------------------------ */
@@ -397,19 +599,14 @@ static int uring_msg_wake(rl_loop *from, rl_loop *to)
  * The data-path features: the opt-in ones off unless asked for, send_zc
  * only where the kernel has both opcodes, and its threshold.
  */
-static void data_path_init(struct rl_uring *u)
+static void data_path_init(struct rl_uring *u, unsigned enable)
 {
     struct io_uring_probe *probe;
     const char *env;
-    unsigned enable = 0;
     char *end;
     unsigned long v;
 
-    /* Until rl_loop_config gets its opt-in word list: the environment. */
-    env = getenv("RINGLOOP_ENABLE");
-    if (env && rl_feature_parse(env, &enable) < 0)
-        enable = 0;
-    u->features &= ~(RL_URING_OPT_IN & ~enable);
+    u->features &= ~(RL_FEAT_OPT_IN & ~enable);
     u->zc_min = RL_URING_ZC_MIN;
     env = getenv("RINGLOOP_ZC_MIN");
     if (env && *env) {
@@ -436,6 +633,7 @@ static int uring_init(rl_loop *loop, const struct rl_loop_config *cfg,
 {
     struct rl_uring *u;
     unsigned sq = cfg->sq_entries ? cfg->sq_entries : 256;
+    unsigned enable = cfg->enable & ~disable;
     int ret;
 
     u = calloc(1, sizeof(*u));
@@ -451,14 +649,24 @@ static int uring_init(rl_loop *loop, const struct rl_loop_config *cfg,
     rl_list_init(&u->deferred);
     u->br_entries = cfg->bufring_entries; /* 0: bufring_setup() picks */
     u->br_size = cfg->bufring_size;
-    ret = ring_setup(u, sq, disable, why, whylen);
+    ret = ring_setup(u, sq, disable, enable, why, whylen);
     if (ret < 0)
         goto err_free;
     ret = probe_ops(u, why, whylen);
     if (ret < 0)
         goto err_exit_ring;
     u->features = features_in_use(u, disable);
-    data_path_init(u);
+    data_path_init(u, enable);
+    if (sqpoll(u) && !(disable & RL_FEAT_DEFER_TASKRUN) &&
+        kernel_version() >= KVER(6, 1))
+        rl__uring_feature_off(u, RL_FEAT_DEFER_TASKRUN, 0,
+                              "defer_taskrun: off because sqpoll is enabled "
+                              "(the kernel refuses DEFER_TASKRUN and "
+                              "COOP_TASKRUN with SQPOLL)");
+    if (enable & RL_FEAT_NAPI) {
+        u->features |= RL_FEAT_NAPI;
+        napi_setup(u);
+    }
     loop->backend = u;
     if (u->features & RL_FEAT_MSG_RING)
         loop->msg_wake = uring_msg_wake;
@@ -480,8 +688,10 @@ static void uring_fini(rl_loop *loop)
     if (!u)
         return;
     /* Exiting the ring drops the buffer ring registration with it. */
-    if (u->ring_ok)
+    if (u->ring_ok) {
+        ring_fd_release(u, false);
         io_uring_queue_exit(&u->ring);
+    }
     rl__uring_bufring_free(u, true);
     if (u->efd >= 0)
         close(u->efd);
@@ -530,6 +740,15 @@ static int enter(struct rl_uring *u, int64_t timeout_ns)
     if (timeout_ns == 0) {
         if (idle(u))
             return 0;
+        /* SQPOLL: the SQ thread submits and the completions' task work
+         * runs there; only a CQ overflow needs an enter to flush. */
+        if (sqpoll(u) &&
+            !(IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)) {
+            ret = sqpoll_submit(u);
+            if (ret > 0)
+                sqpoll_settle(u);
+            return ret;
+        }
         u->loop->stats.io_uring_enter++;
         return io_uring_submit_and_get_events(&u->ring);
     }
@@ -550,7 +769,10 @@ static int enter(struct rl_uring *u, int64_t timeout_ns)
         /* liburing skips the syscall when a CQE is there and nothing is
          * to be submitted */
         u->loop->stats.io_uring_enter +=
-            !io_uring_cq_ready(&u->ring) || io_uring_sq_ready(&u->ring);
+            !io_uring_cq_ready(&u->ring) ||
+            (io_uring_sq_ready(&u->ring) &&
+             (!sqpoll(u) || (IO_URING_READ_ONCE(*u->ring.sq.kflags) &
+                             IORING_SQ_NEED_WAKEUP)));
         ret = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
     } else {
         u->loop->stats.io_uring_enter++;
@@ -653,6 +875,13 @@ static int uring_flush(rl_loop *loop)
     ret = rl__uring_enable(u);
     if (ret < 0 || idle(u))
         return ret;
+    if (sqpoll(u)) {
+        /* The SQ thread issues them: wait until it has taken them all. */
+        ret = sqpoll_submit(u);
+        if (ret >= 0)
+            sqpoll_settle(u);
+        return ret < 0 && !transient(ret) ? ret : 0;
+    }
     u->loop->stats.io_uring_enter++;
     ret = io_uring_submit_and_get_events(&u->ring);
     return ret < 0 && !transient(ret) ? ret : 0;
@@ -687,10 +916,13 @@ static int uring_fork(rl_loop *loop)
 {
     struct rl_uring *u = loop->backend;
     char why[128];
+    int ret;
 
     rl__uring_forget_all(u);
-    if (u->ring_ok)
+    if (u->ring_ok) {
+        ring_fd_release(u, true); /* the index is in the parent's table */
         io_uring_queue_exit(&u->ring);
+    }
     u->ring_ok = false;
     atomic_store(&u->msg_ready, false); /* the new ring starts disabled */
     u->wake_armed = false;
@@ -699,7 +931,10 @@ static int uring_fork(rl_loop *loop)
         close(u->efd);
     u->efd = -1;
     u->tmo_armed = false;
-    return ring_create(u, u->sq_entries, u->setup_flags, why, sizeof(why));
+    ret = ring_create(u, u->sq_entries, u->setup_flags, why, sizeof(why));
+    if (ret == 0)
+        napi_setup(u);
+    return ret;
 }
 
 /* The kernel's count of completions it dropped (none with NODROP unless it
@@ -734,3 +969,23 @@ const struct rl_backend_ops rl__uring_ops = {
     .flush = uring_flush,
     .stats = uring_stats,
 };
+
+int rl_loop_feature_errno(const rl_loop *loop, unsigned feature)
+{
+    const struct rl_uring *u = loop->backend;
+
+    if (loop->ops != &rl__uring_ops || !u || !feature ||
+        (feature & (feature - 1)))
+        return 0;
+    return u->feat_errno[__builtin_ctz(feature)];
+}
+
+const char *rl_loop_feature_reason(const rl_loop *loop, unsigned feature)
+{
+    const struct rl_uring *u = loop->backend;
+
+    if (loop->ops != &rl__uring_ops || !u || !feature ||
+        (feature & (feature - 1)))
+        return "";
+    return u->feat_reason[__builtin_ctz(feature)];
+}

@@ -113,9 +113,21 @@ struct rl_uring {
 
     /* Per-fd state, fdf[fd] (nbyfd entries, grown with byfd) */
     uint8_t *fdf;
-    unsigned zc_min;    /* send_zc: smallest send made zero-copy (bytes) */
-    unsigned ftable;    /* fixed_files: slots in the file table (0: none yet) */
-    char data_why[128]; /* why send_zc/recv_bundle/fixed_files fell back */
+    unsigned zc_min; /* send_zc: smallest send made zero-copy (bytes) */
+    unsigned ftable; /* fixed_files: slots in the file table (0: none yet) */
+
+    /* ring_fd: the ring's index in the table of the thread that first
+     * entered it (reg_thread, an rl__uring_thread_id()); -1 before. While
+     * another thread runs the loop, liburing enters by the plain fd
+     * (reg_by_fd). */
+    int reg_index;
+    uint64_t reg_thread;
+    bool reg_by_fd;
+
+    /* Why a feature asked for is not in use (rl_loop_feature_reason()),
+     * by bit number. */
+    int feat_errno[32];
+    char feat_reason[32][112];
 };
 
 /* u->fdf[fd] bits */
@@ -130,15 +142,20 @@ struct rl_uring {
 /* fixed_files: at most this many table slots (fds above are not fixed) */
 #define RL_URING_FTABLE_MAX 65536u
 
-/*
- * Features that stay off unless asked for (RINGLOOP_ENABLE until the opt-in
- * mechanism of rl_loop_config lands), from the measurements in
- * docs/kernel-data-path.md. The one constant to flip.
- */
-#define RL_URING_OPT_IN (RL_FEAT_SEND_ZC | RL_FEAT_FIXED_FILES)
-
 /* uring/uring.c */
+/* Before anything enters the ring (every path that may call
+ * io_uring_enter): enable a ring created disabled, and pick the registered
+ * index or the plain fd for the calling thread. 0 or -errno. */
 int rl__uring_enable(struct rl_uring *u);
+/* Make room for n SQEs (n <= the SQ size) by handing the queued ones to the
+ * kernel; with SQPOLL, also wait until its thread has taken enough. Calls
+ * rl__uring_enable(). 0 or -errno. */
+int rl__uring_sq_room(struct rl_uring *u, unsigned n);
+/* Record why feature (one RL_FEAT_* bit) is not in use and drop it from
+ * u->features. err is -errno or 0. */
+void rl__uring_feature_off(struct rl_uring *u, unsigned feature, int err,
+                           const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* A MSG_RING this loop sent to `to` failed with res: wake `to` by its
  * eventfd (and stop messaging on a refusal). */
@@ -166,7 +183,8 @@ void rl__uring_forget_all(struct rl_uring *u);
  * the parent's); unmap it too unless in a forked child, where the ranges
  * are MADV_DONTFORK holes the child may have reused. */
 void rl__uring_bufring_free(struct rl_uring *u, bool unmap);
-/* Record why a data-path feature fell back (the first reason stays). */
+/* Record why a data-path feature fell back, for rl_loop_feature_reason()
+ * (the first reason stays); the caller drops the feature if it must. */
 void rl__uring_data_fallback(struct rl_uring *u, unsigned feature,
                              const char *why, int err);
 

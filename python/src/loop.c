@@ -186,8 +186,8 @@ static int loop_init(LoopObject *self, PyObject *args, PyObject *kw)
     if (ret == -EINVAL) {
         PyErr_SetString(PyExc_ValueError,
                         "cannot create a ringloop loop: invalid "
-                        "RINGLOOP_BACKEND or RINGLOOP_DISABLE in the "
-                        "environment");
+                        "RINGLOOP_BACKEND, RINGLOOP_DISABLE or "
+                        "RINGLOOP_ENABLE in the environment");
         return -1;
     }
     if (ret < 0) {

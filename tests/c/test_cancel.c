@@ -628,6 +628,17 @@ static void many_cb(rl_loop *loop, rl_op *op)
     m->res = op->res;
 }
 
+/* Every RL_OP_CLOSE of the test (one per third fd) has completed. */
+static bool many_closed(void *arg)
+{
+    const struct many_op *c = arg;
+
+    for (int i = 0; i < MANY; i += 3)
+        if (!c[i].calls)
+            return false;
+    return true;
+}
+
 static void test_close_many_fds(void **state)
 {
     rl_loop *loop = rlt_loop_new(NULL);
@@ -675,6 +686,7 @@ static void test_close_many_fds(void **state)
         rl_loop_run(loop, RL_RUN_ONCE);
     }
     rl_timer_stop(loop, &guard);
+    rlt_run_until(loop, many_closed, close_op, RLT_GUARD_MS);
     rlt_run_for(loop, 3);
     RLT_ASSERT_OK();
     for (i = 0; i < MANY; i++) {
@@ -696,6 +708,7 @@ static void test_close_many_fds(void **state)
         rl_prep_close(&close_op[i].op, sv[i][1], many_cb, &close_op[i]);
         assert_int_equal(rl_submit(loop, &close_op[i].op), 0);
     }
+    rlt_run_until(loop, many_closed, close_op, RLT_GUARD_MS);
     rlt_run_for(loop, 3);
     for (i = 0; i < MANY; i += 3) {
         if (close_op[i].calls != 1 || close_op[i].res != 0)

@@ -26,25 +26,13 @@
 #endif
 
 /* The words, in bit order, that tests.cmake registers RINGLOOP_DISABLE
- * variants for; checked against the library here. Bits 9-11 are another
- * branch's words (NULL here). */
+ * variants for, in bit order, and the opt-ins; checked against the
+ * library here. */
 static const char *const feature_words[] = {
-    "multishot_accept",
-    "multishot_recv",
-    "bufring",
-    "defer_taskrun",
-    "coop_taskrun",
-    "multishot_poll",
-    "cancel_fd",
-    "ext_arg",
-    "bufring_inc",
-    NULL,
-    NULL,
-    NULL, /* bits 9-11: another branch's words */
-    "send_zc",
-    "recv_bundle",
-    "fixed_files",
-    "msg_ring",
+    "multishot_accept", "multishot_recv", "bufring",     "defer_taskrun",
+    "coop_taskrun",     "multishot_poll", "cancel_fd",   "ext_arg",
+    "bufring_inc",      "ring_fd",        "sqpoll",      "napi",
+    "send_zc",          "recv_bundle",    "fixed_files", "msg_ring",
 };
 #define NWORDS ((int)(sizeof(feature_words) / sizeof(feature_words[0])))
 
@@ -396,6 +384,7 @@ static void test_disable(void **state)
 {
     struct saved_env be = env_save("RINGLOOP_BACKEND");
     struct saved_env dis = env_save("RINGLOOP_DISABLE");
+    struct saved_env ena = env_save("RINGLOOP_ENABLE");
     unsigned base, f, want;
     rl_loop *loop;
     int r;
@@ -405,10 +394,12 @@ static void test_disable(void **state)
         fprintf(stderr, "io_uring unavailable: RINGLOOP_DISABLE not tested\n");
         env_restore(&be);
         env_restore(&dis);
+        env_restore(&ena);
         skip();
     }
     unsetenv("RINGLOOP_BACKEND");
     unsetenv("RINGLOOP_DISABLE");
+    unsetenv("RINGLOOP_ENABLE"); /* the baseline: opt-ins off */
     assert_int_equal(new_loop(&loop, RL_BACKEND_URING, 0), 0);
     base = rl_loop_features(loop);
     rl_loop_free(loop);
@@ -472,12 +463,12 @@ static void test_disable(void **state)
     setenv("RINGLOOP_DISABLE",
            "multishot_accept,multishot_recv,bufring,"
            "defer_taskrun,coop_taskrun,multishot_poll,"
-           "cancel_fd,ext_arg,bufring_inc,send_zc,recv_bundle,fixed_files,"
-           "msg_ring",
+           "cancel_fd,ext_arg,bufring_inc,ring_fd,recv_bundle,msg_ring",
            1);
     r = new_loop(&loop, RL_BACKEND_URING, 0);
     env_restore(&be);
     env_restore(&dis);
+    env_restore(&ena);
     if (r != 0)
         fail_msg("every fast path disabled: rl_loop_new gave %s",
                  rlt_res_str(r));

@@ -34,8 +34,8 @@ rl_test(test_select test_select.c)
 # order; test_select checks that this list matches the library.
 set(RL_FEATURE_WORDS
   multishot_accept multishot_recv bufring defer_taskrun
-  coop_taskrun multishot_poll cancel_fd ext_arg bufring_inc
-  send_zc recv_bundle fixed_files msg_ring)
+  coop_taskrun multishot_poll cancel_fd ext_arg bufring_inc ring_fd
+  recv_bundle msg_ring)
 
 # rl_test_disabled(PROGRAM WORD): PROGRAM.uring.no_WORD
 function(rl_test_disabled prog word)
@@ -73,3 +73,7 @@ foreach(prog test_tcp test_bufring test_cancel test_fork test_udp)
     ENVIRONMENT "RINGLOOP_BACKEND=uring;RINGLOOP_ENABLE=send_zc,fixed_files;RINGLOOP_ZC_MIN=1"
     SKIP_RETURN_CODE 77 LABELS "uring;disable" TIMEOUT 120)
 endforeach()
+# Registered ring fd, SQPOLL and NAPI, each on and off (sets its own
+# environment, like test_select).
+rl_test(test_features test_features.c)
+rl_test_disabled(test_threadsafe ring_fd)

@@ -57,17 +57,20 @@ SCHEMA = {
     "loop": {"ok": BOOL, "errno": INT, "backend": STR,
              "fallback_errno": INT, "fallback_reason": STR,
              "features": [STR], "env_backend": (STR, NULL),
-             "env_disable": (STR, NULL)},
+             "env_disable": (STR, NULL), "env_enable": (STR, NULL)},
     "auto": {"ok": BOOL, "errno": INT, "backend": STR,
              "fallback_errno": INT, "fallback_reason": STR,
              "features": [STR]},
-    "fast_paths": [{"word": STR, "bit": INT, "supported": BOOL,
-                    "available": BOOL,
-                    "active": BOOL, "disabled": BOOL, "status": STR}],
+    "fast_paths": [{"word": STR, "bit": INT, "opt_in": BOOL,
+                    "supported": BOOL, "available": BOOL,
+                    "active": BOOL, "disabled": BOOL, "enabled": BOOL,
+                    "reason": STR, "status": STR}],
 }
 CAUSES = {"ok", "enosys", "sysctl_disabled", "sysctl_group", "seccomp",
           "memlock", "other"}
-STATUSES = {"active", "disabled", "inactive", "fallback", "unavailable"}
+STATUSES = {"active", "disabled", "inactive", "opt_in", "fallback",
+            "unavailable"}
+OPT_IN = {"sqpoll", "napi", "send_zc", "fixed_files"}
 EPERM, ENOSYS, EINVAL = 1, 38, 22
 
 
@@ -99,7 +102,8 @@ class Ctx:
         self.a = args
         self.base_env = {k: v for k, v in os.environ.items()
                          if k not in ("RINGLOOP_BACKEND",
-                                      "RINGLOOP_DISABLE")}
+                                      "RINGLOOP_DISABLE",
+                                      "RINGLOOP_ENABLE")}
 
     def env(self, **kw):
         e = dict(self.base_env)
@@ -192,9 +196,18 @@ def check_consistent(rc, doc, where):
               f"{where}: {w} available={fp['available']} vs auto.features")
         check(fp["supported"] or not fp["available"],
               f"{where}: {w} available but not supported")
+        check(fp["opt_in"] == (w in OPT_IN),
+              f"{where}: {w} opt_in={fp['opt_in']}")
+        check(not (fp["opt_in"] and fp["available"]),
+              f"{where}: opt-in {w} active on the auto loop")
+        check(not (fp["active"] and fp["reason"]),
+              f"{where}: {w} active with a reason: {fp['reason']!r}")
+        if fp["opt_in"] and fp["active"]:
+            check(fp["enabled"], f"{where}: {w} active, not enabled")
         want = ("active" if fp["active"] else
                 "disabled" if fp["disabled"] else
                 "inactive" if fp["available"] else
+                "opt_in" if fp["opt_in"] and fp["supported"] else
                 "fallback" if fp["supported"] else "unavailable")
         check(fp["status"] == want,
               f"{where}: {w} status {fp['status']}, expected {want}")
@@ -266,8 +279,10 @@ def case_json(c):
         check(re.search(rf"^ \*\s+{k}\s", doc_block, re.M),
               f"field {k} is not documented in {c.a.source}")
     check(doc["loop"]["env_backend"] is None and
-          doc["loop"]["env_disable"] is None,
-          "env_backend/env_disable not null with the variables unset")
+          doc["loop"]["env_disable"] is None and
+          doc["loop"]["env_enable"] is None,
+          "env_backend/env_disable/env_enable not null with the variables "
+          "unset")
 
 
 def case_agree(c):
@@ -285,7 +300,8 @@ def case_agree(c):
     check(doc["loop"]["backend"] == "epoll",
           f"RINGLOOP_BACKEND=epoll: loop backend {doc['loop']['backend']}")
     for fp in doc["fast_paths"]:
-        check(fp["status"] in ("inactive", "fallback", "unavailable"),
+        check(fp["status"] in ("inactive", "opt_in", "fallback",
+                               "unavailable"),
               f"epoll loop: {fp['word']} is {fp['status']}")
 
 
@@ -320,6 +336,48 @@ def case_disable(c):
                       f"disabled, but it is no fallback ({bfp['status']})")
         _, info = c.loopinfo(env)
         check_agrees(doc, info, where)
+
+
+def case_enable(c):
+    """RINGLOOP_ENABLE turns the opt-ins on; RINGLOOP_DISABLE wins; an
+    unknown word is a usage error, as in RINGLOOP_DISABLE."""
+    rc, _, err = c.run([c.a.probe], c.env(RINGLOOP_ENABLE="sqpoll,bogus"))
+    check(rc == 2 and "RINGLOOP_ENABLE=sqpoll,bogus" in err,
+          f"RINGLOOP_ENABLE=sqpoll,bogus: exit {rc} (want 2), {err!r}")
+    _, base = c.probe(c.env())
+    for val in ("sqpoll", "napi", "sqpoll,napi", "ring_fd,napi"):
+        env = c.env(RINGLOOP_ENABLE=val)
+        where = f"RINGLOOP_ENABLE={val}"
+        rc, doc = c.probe(env)
+        check_consistent(rc, doc, where)
+        check(doc["loop"]["env_enable"] == val,
+              f"{where}: env_enable {doc['loop']['env_enable']!r}")
+        check(doc["auto"] == base["auto"],
+              f"{where}: the auto loop changed")
+        for fp in doc["fast_paths"]:
+            asked = fp["word"] in val.split(",")
+            check(fp["enabled"] == asked,
+                  f"{where}: {fp['word']} enabled={fp['enabled']}")
+            if fp["opt_in"] and asked and doc["loop"]["backend"] == "uring":
+                # Used, or refused with the reason kept.
+                check(fp["active"] or fp["reason"],
+                      f"{where}: {fp['word']} neither active nor explained")
+                check(fp["active"] == fp["supported"],
+                      f"{where}: {fp['word']} active={fp['active']} but "
+                      f"supported={fp['supported']}")
+        sq = {fp["word"]: fp for fp in doc["fast_paths"]}
+        if "sqpoll" in val and sq["sqpoll"]["active"]:
+            check(not sq["defer_taskrun"]["active"] and
+                  "sqpoll" in sq["defer_taskrun"]["reason"],
+                  f"{where}: defer_taskrun {sq['defer_taskrun']}")
+        _, info = c.loopinfo(env)
+        check_agrees(doc, info, where)
+    env = c.env(RINGLOOP_ENABLE="sqpoll", RINGLOOP_DISABLE="sqpoll")
+    rc, doc = c.probe(env)
+    check_consistent(rc, doc, "sqpoll enabled and disabled")
+    sq = {fp["word"]: fp for fp in doc["fast_paths"]}["sqpoll"]
+    check(sq["status"] == "disabled" and sq["enabled"] and not sq["active"],
+          f"sqpoll enabled and disabled: {sq}")
 
 
 def refused(c, err, errno_val, **env_kw):
