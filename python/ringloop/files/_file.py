@@ -423,16 +423,22 @@ class AsyncFile:
         if hint is None or hint <= 0:
             return await self._run(self._stack.readlines, (),
                                    self._ahead_n(-1))
-        lines, n = [], 0
-        while True:
-            line = await self.readline()
-            if not line:
-                break
-            lines.append(line)
-            n += len(line)
-            if n >= hint:
-                break
-        return lines
+        return await self._run(self._stack.readlines, (hint,),
+                               self._ahead_hint(hint))
+
+    def _ahead_hint(self, hint: int) -> Callable[[], Any] | None:
+        if not self._readable():
+            return None
+
+        async def ahead() -> None:
+            p = self._logical()
+            chunk = max(self._stack._CHUNK_SIZE, self._bufsize) \
+                if self._text else self._bufsize
+            need = (8 if self._text else 1) * hint + 2 * chunk
+            await self._fill(p, need)
+            await self._fill_line(p + need, -1, self._line_seps(),
+                                  2 * chunk)
+        return ahead
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self
@@ -551,8 +557,11 @@ class AsyncFile:
                 raise ValueError("I/O operation on closed file.")
             n = await self._io.pwrite(self._fd, data, offset, self._direct)
             if n > 0:
+                raw = self._raw
+                # O_APPEND: Linux's pwrite appends, whatever the offset
+                at = raw.size if raw.append else offset
                 with memoryview(data) as m:
-                    self._raw._patch_write(offset, bytes(m.cast("B")[:n]))
+                    raw._patch_write(at, bytes(m.cast("B")[:n]))
             return n
         finally:
             self._exit()
@@ -705,10 +714,8 @@ async def _open(file: Any, mode: str, buffering: int, encoding: Any,
         raw = Shadow(fd, file, _raw_mode(mode), reading or updating,
                      writing or appending or creating or updating,
                      appending, pos, st.st_size)
-        if buffering == 1 and binary:
-            warnings.warn("line buffering (buffering=1) isn't supported in "
-                          "binary mode, the default buffer size will be used",
-                          RuntimeWarning, 3)
+        if buffering == 0 and not binary:
+            raise ValueError("can't have unbuffered text I/O")
         line_buffering = buffering == 1 or (buffering < 0 and os.isatty(fd))
         if buffering == 1 or buffering < 0:
             buffering = io.DEFAULT_BUFFER_SIZE

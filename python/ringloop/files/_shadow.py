@@ -118,8 +118,10 @@ class Shadow(io.RawIOBase):
         self.wbuf = data if type(data) is bytearray else bytearray(data)
         self.weof = eof
         end = p + len(data)
-        if eof or end > self.size:
+        if data and (eof or end > self.size):
             self.size = end
+        elif eof and self.size > p:
+            self.size = p  # it ends at p, or before
         log = self.log
         if log:
             self.log = []
