@@ -635,7 +635,7 @@ def test_loop_closed_with_ops_in_flight(loop_factory: Any,
         t.cancel()
     loop.close()  # ops in flight: no crash, no hang
     f = holder[0]
-    del holder
+    holder.clear()
     with pytest.warns(ResourceWarning):
         f.__del__()
     f._closed = True
