@@ -707,3 +707,22 @@ def test_other_loop_uses_executor(tmp_path: Any) -> None:
             assert await f.read() == "abc"
 
     asyncio.run(main())
+
+
+def test_pipe_unseekable(run: Any) -> None:
+    async def main() -> None:
+        r, w = os.pipe()
+        fr = await rf.open(r, "rb")
+        fw = await rf.open(w, "w")
+        assert not fr.seekable()
+        await fw.write("line one\nline two\n")
+        await fw.close()
+        assert await fr.readline() == b"line one\n"
+        assert [line async for line in fr] == [b"line two\n"]
+        with pytest.raises(OSError) as ei:
+            await fr.pread(1, 0)
+        assert ei.value.errno == 29  # ESPIPE, as os.pread
+        await fr.close()
+        assert fr.closed
+
+    run(main())
