@@ -726,3 +726,40 @@ def test_pipe_unseekable(run: Any) -> None:
         assert fr.closed
 
     run(main())
+
+
+def test_bad_arguments_as_open(run: Any, tmp_path: Any) -> None:
+    path = str(tmp_path / "args")
+    with open(path, "wb") as f:
+        f.write(b"abc\ndef\n")
+    calls: list[tuple[str, str, tuple]] = [
+        ("rb", "read", (1.5,)), ("rb", "read", ("x",)),
+        ("rb", "readline", (1.5,)),
+        ("r", "read", (1.5,)), ("r", "readline", ("x",)),
+        ("r+b", "seek", (0, 7)), ("r+b", "seek", (-5,)),
+        ("r+b", "write", ("str",)), ("r+", "write", (b"bytes",)),
+        ("r+", "seek", (3, 1)), ("r", "seek", (-1,)),
+        ("rb", "readlines", ("x",)), ("r+b", "truncate", (-1,)),
+        ("rb", "read", (-7,)), ("rb", "peek", (-1,)),
+        ("rb", "read1", (-3,)),
+    ]
+
+    async def main() -> None:
+        for mode, name, args in calls:
+            with open(path, mode) as b:
+                expect = apply_sync(b, name, args)
+            async with rf.open(path, mode) as f:
+                got = await apply_async(f, name, args)
+            assert got == expect, (mode, name, args)
+        with open(path, "rb") as b:
+            expect = outcome(b.readinto, "x")
+        async with rf.open(path, "rb") as f:
+            assert await aoutcome(f.readinto, "x") == expect
+        async with rf.open(path, "r+b") as f:
+            for call in (f.pread(1, -1), f.pread(-1, 0),
+                         f.pwrite(b"x", -1)):
+                with pytest.raises(OSError) as ei:
+                    await call
+                assert ei.value.errno == 22
+
+    run(main())

@@ -25,6 +25,15 @@ from ._shadow import Shadow
 _CancelledError = asyncio.CancelledError
 _MASK64 = (1 << 64) - 1
 _SLACK = 64
+_BIG = 1 << 20
+
+
+def _nbytes(b: Any) -> int:
+    try:
+        with memoryview(b) as m:
+            return m.nbytes
+    except TypeError:
+        return 0  # the stack's method says what is wrong
 
 
 def _uncancel() -> None:
@@ -153,6 +162,12 @@ class AsyncFile:
         end = p + n
         if ws <= p and end <= we:
             return
+        if n > _BIG:  # a generous guess: not past the end of the file
+            n = max(min(n, os.fstat(self._fd).st_size - p + _SLACK),
+                    self._bufsize)
+            end = p + n
+            if ws <= p and end <= we:
+                return
         if ws <= p <= we and we > ws:
             data = await self._io.pread(self._fd, end - we, we, self._direct)
             raw.extend_window(data, len(data) < end - we,
@@ -306,14 +321,15 @@ class AsyncFile:
         """Read up to size bytes (characters in text mode); all if -1."""
         if size is None:
             size = -1
-        if (self._reader and size is not None and size > 0
-                and not self._closed):
-            return await self._read_buffered(size.__index__())
-        if (self._buffered is None and not self._text and size > 0
-                and self._readable()):
-            return await self._read_raw(size.__index__())
+        if type(size) is int and size > 0:
+            if self._reader and not self._closed:
+                return await self._read_buffered(size)
+            if self._buffered is None and not self._text and \
+                    self._readable():
+                return await self._read_raw(size)
         return await self._run(self._stack.read, (size,),
-                               self._ahead_n(size))
+                               self._ahead_n(size if type(size) is int
+                                             else 0))
 
     async def _read_raw(self, n: int) -> bytes:
         """buffering=0: one read at the position, as FileIO.read."""
@@ -381,11 +397,11 @@ class AsyncFile:
 
     async def readinto(self, b: Any) -> int:
         """Read into b; the number of bytes read."""
-        n = memoryview(b).nbytes
-        return await self._run(self._stack.readinto, (b,), self._ahead_n(n))
+        return await self._run(self._stack.readinto, (b,),
+                               self._ahead_n(_nbytes(b)))
 
     async def readinto1(self, b: Any) -> int:
-        n = max(memoryview(b).nbytes, self._bufsize)
+        n = max(_nbytes(b), self._bufsize)
         return await self._run(self._stack.readinto1, (b,),
                                self._ahead_n(n))
 
@@ -432,13 +448,16 @@ class AsyncFile:
         if size is None:
             size = -1
         return await self._run(self._stack.readline, (size,),
-                               self._ahead_line(size.__index__()))
+                               self._ahead_line(size if type(size) is int
+                                                else -1))
 
     async def readlines(self, hint: int | None = -1) -> list[Any]:
         """The lines up to the end, or until hint bytes/characters."""
-        if hint is None or hint <= 0:
+        if hint is None or (type(hint) is int and hint <= 0):
             return await self._run(self._stack.readlines, (),
                                    self._ahead_n(-1))
+        if type(hint) is not int:
+            return await self._run(self._stack.readlines, (hint,))
         return await self._run(self._stack.readlines, (hint,),
                                self._ahead_hint(hint))
 
@@ -534,6 +553,8 @@ class AsyncFile:
         """Read up to n bytes at offset; the position does not move."""
         if self._closed:
             raise ValueError("I/O operation on closed file.")
+        if offset < 0 or n < 0:
+            raise OSError(22, os.strerror(22))
         if self._excl or self._q:
             await self._wait_turn(False)
         else:
@@ -571,6 +592,8 @@ class AsyncFile:
         try:
             if self._closed:
                 raise ValueError("I/O operation on closed file.")
+            if offset < 0:
+                raise OSError(22, os.strerror(22))
             n = await self._io.pwrite(self._fd, data, offset, self._direct)
             if n > 0:
                 raw = self._raw
