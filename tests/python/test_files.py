@@ -415,7 +415,7 @@ def test_os_functions(run: Any, tmp_path: Any) -> None:
         os.symlink(p, base / "link")
         assert (await fos.lstat(base / "link")).st_mode == \
             os.lstat(base / "link").st_mode
-        assert await fos.path.exists(p)
+        assert await fos.path.exists(p) and await fos.exists(p)
         assert await fos.path.isfile(p) and not await fos.path.isdir(p)
         assert await fos.path.isdir(base) and await fos.path.islink(
             base / "link")

@@ -20,7 +20,7 @@ from ._io import io_for
 __all__ = ["path", "stat", "lstat", "rename", "renames", "replace", "remove",
            "unlink", "mkdir", "makedirs", "rmdir", "removedirs", "link",
            "symlink", "readlink", "listdir", "scandir", "access", "getcwd",
-           "sendfile", "statvfs", "fsync", "fdatasync", "wrap"]
+           "sendfile", "statvfs", "fsync", "fdatasync", "wrap", "exists"]
 
 
 def _io(loop: Any) -> Any:
@@ -129,6 +129,7 @@ async def fdatasync(fd: Any, *, loop: Any = None,
     await _io(loop).fsync(fd, True)
 
 
+exists = path.exists  # also here, for convenience (aiofiles: path only)
 renames = wrap(_os.renames)
 removedirs = wrap(_os.removedirs)
 link = wrap(_os.link)
