@@ -504,7 +504,10 @@ RL_EXTERN void rl_prep_poll(rl_op *op, int fd, unsigned events, bool repeat,
  * (a page-cache hit completes inline), else the pool; the other file ops
  * always run on the pool. The pool starts lazily with
  * rl_loop_config.pool_threads threads, its completions wake the loop, and
- * rl_loop_free() drains it. rl_op_cancel() on a pool op that has not
+ * rl_loop_free() drains it (waiting for the calls that run). After fork()
+ * the child's pool ops complete with -ECANCELED; a new pool starts when
+ * needed. Ops that use the file position (offset -1) on one file must be
+ * issued one at a time. rl_op_cancel() on a pool op that has not
  * started completes it with -ECANCELED (the call never happens); one that
  * runs completes with its real result. Results are -errno as the
  * syscall's.

@@ -212,6 +212,7 @@ static void *worker(void *arg)
     rl_op *op;
     int res;
 
+    pthread_setname_np(pthread_self(), "ringloop-pool");
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (rl_list_empty(&p->queue) && !p->stop) {

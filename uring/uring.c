@@ -75,6 +75,8 @@ static const struct {
     {RL_OP_MKDIR, IORING_OP_MKDIRAT},
 };
 
+_Static_assert(RL_OP__COUNT <= 32, "pool_opcodes is a 32-bit mask");
+
 /*
  * Test hook, not an interface: RINGLOOP_TEST_NO_OPCODES=ftruncate,statx
  * (rl_opcode_name() words of file ops) makes the ring act as if it lacked

@@ -212,6 +212,8 @@ _COUNTERS: list[tuple[str, Any]] = [
     ("CQEs dropped", "cq_dropped"),
     ("recv ENOBUFS", "recv_enobufs"),
     ("multishot re-arms", "multishot_rearms"),
+    ("pool ops", "pool_ops"),
+    ("RWF_NOWAIT hits", "nowait_hits"),
     ("bytes received", "bytes_received"),
     ("bytes sent", "bytes_sent"),
     ("timers fired", "timers_fired"),

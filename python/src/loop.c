@@ -737,6 +737,8 @@ static PyObject *loop_stats(LoopObject *self, PyObject *args, PyObject *kw)
     fail |= PUT_U64(d, "bytes_received", st.bytes_received);
     fail |= PUT_U64(d, "bytes_sent", st.bytes_sent);
     fail |= PUT_U64(d, "pending", st.pending);
+    fail |= PUT_U64(d, "pool_ops", st.pool_ops);
+    fail |= PUT_U64(d, "nowait_hits", st.nowait_hits);
     for (i = 0; i < RL_OP__COUNT; i++)
         fail |= PUT_U64(inflight, rl_opcode_name(i), st.inflight[i]);
     fail |= put(d, "inflight", Py_NewRef(inflight));

@@ -14,6 +14,16 @@ rl_test(test_poll test_poll.c GENERIC)
 rl_test(test_fork test_fork.c GENERIC)
 rl_test(test_stats test_stats.c GENERIC)
 rl_test(test_drain test_drain.c GENERIC)
+# File ops (issue 15) and the worker pool; test_pool sets the hook below
+# itself, so its io_uring run exercises the pool too.
+rl_test(test_fileops test_fileops.c GENERIC)
+rl_test(test_pool test_pool.c GENERIC)
+# io_uring as if its kernel lacked every file opcode (a test-only hook):
+# the same file ops through the pool.
+add_test(NAME test_fileops.uring.pool COMMAND test_fileops)
+set_tests_properties(test_fileops.uring.pool PROPERTIES
+  ENVIRONMENT "RINGLOOP_BACKEND=uring;RINGLOOP_TEST_NO_OPCODES=openat,fsync,fallocate,ftruncate,statx,rename,unlink,mkdir"
+  SKIP_RETURN_CODE 77 LABELS "uring" TIMEOUT 120)
 # Chooses backends itself (explicit, RINGLOOP_BACKEND, auto, seccomp).
 rl_test(test_select test_select.c)
 
@@ -45,3 +55,6 @@ rl_test_disabled(test_cancel multishot_recv)
 rl_test_disabled(test_timer ext_arg)
 rl_test_disabled(test_threadsafe ext_arg)
 rl_test_disabled(test_threadsafe defer_taskrun)
+# The pool's completions come back through the thread-safe wakeup.
+rl_test_disabled(test_pool defer_taskrun)
+rl_test_disabled(test_pool ext_arg)

@@ -22,6 +22,7 @@ COMMON = {
     "timers_started", "timers_fired", "timers_armed", "bytes_received",
     "bytes_sent", "pending", "inflight", "syscalls", "syscalls_total",
     "slow_callbacks", "slowest_callback", "slowest_callback_seconds",
+    "pool_ops", "nowait_hits",
 }
 URING_ONLY = {
     "sqes_submitted", "cqes_reaped", "cq_overflows", "cq_dropped",
@@ -29,7 +30,8 @@ URING_ONLY = {
 }
 OPCODES = {
     "nop", "accept", "connect", "recv", "send", "recvmsg", "sendmsg", "read",
-    "write", "close", "shutdown", "poll",
+    "write", "close", "shutdown", "poll", "openat", "fsync", "fallocate",
+    "ftruncate", "statx", "rename", "unlink", "mkdir",
 }
 
 
