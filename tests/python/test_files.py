@@ -763,3 +763,22 @@ def test_bad_arguments_as_open(run: Any, tmp_path: Any) -> None:
                 assert ei.value.errno == 22
 
     run(main())
+
+
+def test_no_loop_kept_alive(loop_factory: Any, tmp_path: Any) -> None:
+    import gc
+    import weakref
+    path = str(tmp_path / "k")
+
+    async def main() -> None:
+        async with rf.open(path, "w") as f:
+            await f.write("x")
+        assert await rf.os.path.exists(path)
+
+    loop = loop_factory()
+    loop.run_until_complete(main())
+    loop.close()
+    ref = weakref.ref(loop)
+    del loop
+    gc.collect()
+    assert ref() is None

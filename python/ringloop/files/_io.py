@@ -14,29 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-import weakref
 from typing import Any
 
 _CancelledError = asyncio.CancelledError
-_cache: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
 
 
 def io_for(loop: asyncio.AbstractEventLoop) -> "RingIO | ExecutorIO":
-    """The operations for files used on loop."""
-    try:
-        return _cache[loop]
-    except (KeyError, TypeError):
-        pass
-    io: RingIO | ExecutorIO
+    """The operations for files used on loop (one per file: it holds the
+    loop, which a cache keyed by the loop would keep alive)."""
     if hasattr(loop, "_file_pread"):
-        io = RingIO(loop)
-    else:
-        io = ExecutorIO(loop)
-    try:
-        _cache[loop] = io
-    except TypeError:
-        pass
-    return io
+        return RingIO(loop)
+    return ExecutorIO(loop)
 
 
 async def _finish_op(op: Any) -> tuple[Any, bool]:
