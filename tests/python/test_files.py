@@ -782,3 +782,34 @@ def test_no_loop_kept_alive(loop_factory: Any, tmp_path: Any) -> None:
     del loop
     gc.collect()
     assert ref() is None
+
+
+def test_cancelled_open_leaks_no_fd(run: Any, tmp_path: Any) -> None:
+    path = str(tmp_path / "o")
+    with open(path, "wb") as f:
+        f.write(b"data")
+
+    def nfds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    async def main() -> None:
+        await asyncio.sleep(0)
+        before = nfds()
+        for turns in range(6):
+            tasks = [asyncio.ensure_future(rf.open(path, "rb"))
+                     for _ in range(20)]
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                try:
+                    f = await t
+                except asyncio.CancelledError:
+                    continue
+                await f.close()
+        for _ in range(5):  # late completions close what they opened
+            await asyncio.sleep(0.01)
+        assert nfds() == before
+
+    run(main())

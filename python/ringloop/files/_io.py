@@ -134,8 +134,17 @@ class RingIO:
         return self._cancellable(
             self.loop._file_fallocate(fd, mode, off, length))
 
-    def open(self, path: Any, flags: int, mode: int) -> Any:
-        return self._cancellable(self.loop._file_open(path, flags, mode))
+    async def open(self, path: Any, flags: int, mode: int) -> int:
+        op = self.loop._file_open(path, flags, mode)
+        try:
+            return await op
+        except _CancelledError:
+            op.cancel()  # if it opens anyway, the core closes the fd
+            if op.completed:  # opened, then we were cancelled
+                w = op.wait()
+                if not w.cancelled() and w.exception() is None:
+                    os.close(w.result())
+            raise
 
     def stat(self, path: Any, follow: bool = True) -> Any:
         return self._cancellable(self.loop._file_stat(path, follow))
