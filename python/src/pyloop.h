@@ -12,6 +12,7 @@
  *   transport.c, streamio.c, stream.c, pipe.c, datagram.c, wqueue.c,
  *   cork.c     the transports, declared in transport.h
  *   sock.c     sock_* methods (tried at once, else after a readiness poll)
+ *   file.c     the _file_* methods ringloop.files awaits (core file ops)
  *   acceptor.c the server Acceptor (multishot accept), which sets up
  *              plain connections (socket, protocol, transport) in C
  *   server.c   ServerBase: Server's transport count and client set
