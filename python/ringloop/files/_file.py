@@ -755,7 +755,8 @@ async def _open(file: Any, mode: str, buffering: int, encoding: Any,
                      appending, pos, st.st_size)
         if buffering == 0 and not binary:
             raise ValueError("can't have unbuffered text I/O")
-        line_buffering = buffering == 1 or (buffering < 0 and os.isatty(fd))
+        line_buffering = not binary and (
+            buffering == 1 or (buffering < 0 and os.isatty(fd)))
         if buffering == 1 or buffering < 0:
             buffering = io.DEFAULT_BUFFER_SIZE
             if st.st_blksize > 1:
