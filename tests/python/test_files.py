@@ -813,3 +813,37 @@ def test_cancelled_open_leaks_no_fd(run: Any, tmp_path: Any) -> None:
         assert nfds() == before
 
     run(main())
+
+
+def test_uring_without_file_opcodes(monkeypatch: Any, tmp_path: Any) -> None:
+    """Where the kernel lacks the file opcodes, io_uring runs them on the
+    pool (the core's test hook pretends they are missing)."""
+    import ringloop
+    from conftest import _URING_SKIP
+    if _URING_SKIP:
+        pytest.skip(_URING_SKIP)
+    monkeypatch.setenv("RINGLOOP_TEST_NO_OPCODES",
+                       "openat,fsync,fallocate,ftruncate,statx,rename,"
+                       "unlink,mkdir")
+    loop = ringloop.new_event_loop("uring")
+
+    async def main() -> None:
+        d = tmp_path / "d"
+        await rf.os.mkdir(d)
+        async with rf.open(d / "f", "w+b") as f:
+            await f.write(b"abcdef")
+            await f.truncate(3)
+            await f.fsync()
+            await f.seek(0)
+            assert await f.read() == b"abc"
+        assert (await rf.os.stat(d / "f")).st_size == 3
+        await rf.os.rename(d / "f", d / "g")
+        await rf.os.remove(d / "g")
+        await rf.os.rmdir(d)
+        assert not await rf.os.path.exists(d)
+        assert loop.stats()["pool_ops"] > 0
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
