@@ -438,9 +438,15 @@ class AsyncFile:
                 await self._fill_line(self._logical(), lim,
                                       self._line_seps(), 2 * chunk)
             else:
+                raw = self._raw
+                p = self._logical()
+                j = raw.wbuf.find(b"\n", p - raw.wstart) \
+                    if p >= raw.wstart else -1
+                if 0 <= j < raw.pos - raw.wstart or 0 <= limit <= \
+                        raw.pos - p:
+                    return  # the line is buffered already: no raw read
                 lim = -1 if limit is None or limit < 0 else limit
-                await self._fill_line(self._logical(), lim, (b"\n",),
-                                      self._bufsize)
+                await self._fill_line(p, lim, (b"\n",), self._bufsize)
         return ahead
 
     async def readline(self, size: int | None = -1) -> Any:
