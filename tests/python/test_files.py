@@ -847,3 +847,37 @@ def test_uring_without_file_opcodes(monkeypatch: Any, tmp_path: Any) -> None:
         loop.run_until_complete(main())
     finally:
         loop.close()
+
+
+@pytest.mark.parametrize("mode", ["r", "rb"])
+def test_file_growing_behind_our_back(run: Any, tmp_path: Any,
+                                      mode: str) -> None:
+    """Data appended by another writer after the end was reached is read,
+    as the built-in reads it (tail -f)."""
+    paths = [str(tmp_path / "a"), str(tmp_path / "b")]
+    for p in paths:
+        with open(p, "wb") as f:
+            f.write(b"first\nsecond\n")
+    rounds = [b"third\n", b"partial", b" line\nmore\n", b"x" * 100000]
+
+    def append(p: str, data: bytes) -> None:
+        with open(p, "ab") as f:
+            f.write(data)
+
+    expect = []
+    with open(paths[0], mode) as f:
+        expect.append(f.readlines())
+        for data in rounds:
+            append(paths[0], data)
+            expect.append((f.readline(), f.read()))
+
+    async def main() -> list:
+        got = []
+        async with rf.open(paths[1], mode) as f:
+            got.append(await f.readlines())
+            for data in rounds:
+                append(paths[1], data)
+                got.append((await f.readline(), await f.read()))
+        return got
+
+    assert run(main()) == expect

@@ -163,8 +163,9 @@ class AsyncFile:
         if ws <= p and end <= we:
             return
         if n > _BIG:  # a generous guess: not past the end of the file
+            have = we - p if ws <= p <= we else 0  # (always read more)
             n = max(min(n, os.fstat(self._fd).st_size - p + _SLACK),
-                    self._bufsize)
+                    have + self._bufsize)
             end = p + n
             if ws <= p and end <= we:
                 return
@@ -180,6 +181,7 @@ class AsyncFile:
         raw = self._raw
         if not (raw.wstart <= p <= raw.window_end()):
             await self._fill(p, self._bufsize)
+        raw.weof = False  # read at the end once more: it may have grown
         while not raw.weof:
             we = raw.window_end()
             size = os.fstat(self._fd).st_size
@@ -194,6 +196,8 @@ class AsyncFile:
         step = max(self._bufsize, 8192)
         if not (raw.wstart <= p <= raw.window_end()):
             await self._fill(p, step)
+        else:
+            raw.weof = False  # read at the end once more: it may have grown
         while True:
             i = p - raw.wstart
             hits = [j for j in (raw.wbuf.find(s, max(i, 0)) for s in seps)
