@@ -12,6 +12,7 @@
  *   transport.c, streamio.c, stream.c, pipe.c, datagram.c, wqueue.c,
  *   cork.c     the transports, declared in transport.h
  *   sock.c     sock_* methods (tried at once, else after a readiness poll)
+ *   file.c     the _file_* methods ringloop.files awaits (core file ops)
  *   acceptor.c the server Acceptor (multishot accept), which sets up
  *              plain connections (socket, protocol, transport) in C
  *   server.c   ServerBase: Server's transport count and client set
@@ -350,6 +351,9 @@ PyObject *rlpy_sock_sendto(LoopObject *, PyObject *const *, Py_ssize_t);
 PyObject *rlpy_sock_connect(LoopObject *, PyObject *const *, Py_ssize_t);
 PyObject *rlpy_sock_accept(LoopObject *, PyObject *sock);
 PyObject *rlpy_sock_wait_writable(LoopObject *, PyObject *sock);
+
+/* ---- file.c: the FileOp type and the loop's _file_* methods ---------- */
+int rlpy_file_init(PyObject *mod, rlpy_state *st);
 
 /* ---- acceptor.c -------------------------------------------------------- */
 extern PyType_Spec rlpy_acceptor_spec;
