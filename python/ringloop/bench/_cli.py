@@ -138,9 +138,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Compare asyncio, uvloop, ringloop-epoll and "
         "ringloop-uring: echo servers, an HTTP server and application "
         "servers (uvicorn, FastAPI, aiohttp) under load (server "
-        "pinned to one CPU, load to another), and in-process "
-        "microbenchmarks. Prints tables, writes results.json, results.txt "
-        "and bench.png.")
+        "pinned to one CPU, load to another), in-process "
+        "microbenchmarks, and file IO (ringloop.files against aiofiles "
+        "and run_in_executor). Prints tables, writes results.json, "
+        "results.txt and bench.png.")
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true",
                       help="a representative subset, short runs "
@@ -363,9 +364,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     noisy = (f" ({args.noisy_rounds} for app/* and http/close/*)"
              if args.noisy_rounds != args.rounds and
              any(sc.noisy for sc in scenarios) else "")
+    nfiles = sum(sc.kind == "files" for sc in scenarios)
+    fgroup = (f" + {nfiles} files scenario(s) x {len(fimpls)} "
+              f"implementation(s)" if nfiles else "")
     _say(f"ringloop.bench: {'quick' if args.quick else 'full'} mode, "
-         f"{len(scenarios)} scenario(s) x {len(loops)} loop(s) x "
-         f"{args.rounds} round(s){noisy}; {args.warmup:g} s warmup + "
+         f"{len(scenarios) - nfiles} scenario(s) x {len(loops)} loop(s)"
+         f"{fgroup} x {args.rounds} round(s){noisy}; {args.warmup:g} s "
+         f"warmup + "
          f"{args.duration:g} s per run (HTTP: {http_seconds(args.duration)} s"
          f" under wrk)")
     _say("machine: " + report.machine_line(mach))
