@@ -67,6 +67,7 @@ typedef struct rl_loop rl_loop;
 typedef struct rl_op rl_op;
 typedef struct rl_timer rl_timer;
 typedef struct rl_callback rl_callback;
+struct statx; /* <sys/stat.h> with _GNU_SOURCE, or <linux/stat.h> */
 
 /* ------------------------------------------------------------------------
  * Intrusive doubly linked list node (used by the loop; callers treat it as
@@ -125,6 +126,10 @@ struct rl_loop_config {
      * read buffer of bufring_size bytes; 0 = 256 KiB. */
     unsigned bufring_entries;
     unsigned bufring_size;
+    unsigned pool_threads; /* worker threads for file ops that would block
+                              (epoll backend, and opcodes the kernel
+                              lacks); 0 = RINGLOOP_POOL_THREADS from the
+                              environment, else 4 */
 };
 
 enum rl_run_mode {
@@ -328,6 +333,15 @@ enum rl_opcode {
     RL_OP_CLOSE,    /* res: 0 */
     RL_OP_SHUTDOWN, /* res: 0 */
     RL_OP_POLL,     /* res: revents (POLLIN, POLLOUT, ...) */
+    /* File operations (see "File operations" below) */
+    RL_OP_OPENAT,    /* res: the new fd (O_CLOEXEC is always added) */
+    RL_OP_FSYNC,     /* res: 0 */
+    RL_OP_FALLOCATE, /* res: 0 */
+    RL_OP_FTRUNCATE, /* res: 0 */
+    RL_OP_STATX,     /* res: 0, *u.statx.buf filled */
+    RL_OP_RENAME,    /* res: 0 */
+    RL_OP_UNLINK,    /* res: 0 */
+    RL_OP_MKDIR,     /* res: 0 */
     RL_OP__COUNT
 };
 
@@ -381,6 +395,34 @@ struct rl_op {
         struct {
             unsigned events; /* POLLIN | POLLOUT | ... */
         } poll;
+        struct {
+            int dfd; /* AT_FDCWD allowed */
+            const char *path;
+            int flags;     /* OPENAT: open flags; UNLINK: 0 or AT_REMOVEDIR */
+            unsigned mode; /* OPENAT, MKDIR */
+        } path;            /* OPENAT, UNLINK, MKDIR */
+        struct {
+            unsigned flags; /* RL_FSYNC_DATASYNC */
+        } fsync;
+        struct {
+            int mode; /* FALLOCATE: fallocate(2) mode */
+            int64_t offset;
+            int64_t len; /* FTRUNCATE: the new length */
+        } falloc;        /* FALLOCATE, FTRUNCATE */
+        struct {
+            int dfd;
+            const char *path;
+            int flags; /* AT_* (AT_EMPTY_PATH: statx of dfd itself) */
+            unsigned mask;
+            struct statx *buf;
+        } statx;
+        struct {
+            int olddfd;
+            const char *oldpath;
+            int newdfd;
+            const char *newpath;
+            unsigned flags; /* renameat2(2) flags: RENAME_NOREPLACE ... */
+        } rename;
     } u;
     rl_op_fn fn;
     void *data;
@@ -448,6 +490,45 @@ RL_EXTERN void rl_prep_shutdown(rl_op *op, int fd, int how, rl_op_fn fn,
  */
 RL_EXTERN void rl_prep_poll(rl_op *op, int fd, unsigned events, bool repeat,
                             rl_op_fn fn, void *data);
+
+/* ------------------------------------------------------------------------
+ * File operations. op->fd is the file for FSYNC, FALLOCATE, FTRUNCATE (and
+ * READ/WRITE); the path-based ops (OPENAT, STATX, RENAME, UNLINK, MKDIR)
+ * have op->fd == -1 and take a directory fd (or AT_FDCWD) in the union.
+ * statx of an open fd: dfd = fd, path = "", flags = AT_EMPTY_PATH. Paths
+ * and the statx buffer are the loop's until the final completion.
+ *
+ * None of them blocks the loop thread. io_uring: ring operations where the
+ * kernel has the opcode, else a worker pool owned by the loop. epoll:
+ * READ/WRITE on a regular file try preadv2/pwritev2 with RWF_NOWAIT first
+ * (a page-cache hit completes inline), else the pool; the other file ops
+ * always run on the pool. The pool starts lazily with
+ * rl_loop_config.pool_threads threads, its completions wake the loop, and
+ * rl_loop_free() drains it. rl_op_cancel() on a pool op that has not
+ * started completes it with -ECANCELED (the call never happens); one that
+ * runs completes with its real result. Results are -errno as the
+ * syscall's.
+ */
+#define RL_FSYNC_DATASYNC 1u /* fdatasync instead of fsync */
+
+RL_EXTERN void rl_prep_openat(rl_op *op, int dfd, const char *path, int flags,
+                              unsigned mode, rl_op_fn fn, void *data);
+RL_EXTERN void rl_prep_fsync(rl_op *op, int fd, unsigned flags, rl_op_fn fn,
+                             void *data);
+RL_EXTERN void rl_prep_fallocate(rl_op *op, int fd, int mode, int64_t offset,
+                                 int64_t len, rl_op_fn fn, void *data);
+RL_EXTERN void rl_prep_ftruncate(rl_op *op, int fd, int64_t len, rl_op_fn fn,
+                                 void *data);
+RL_EXTERN void rl_prep_statx(rl_op *op, int dfd, const char *path, int flags,
+                             unsigned mask, struct statx *buf, rl_op_fn fn,
+                             void *data);
+RL_EXTERN void rl_prep_renameat(rl_op *op, int olddfd, const char *oldpath,
+                                int newdfd, const char *newpath, unsigned flags,
+                                rl_op_fn fn, void *data);
+RL_EXTERN void rl_prep_unlinkat(rl_op *op, int dfd, const char *path, int flags,
+                                rl_op_fn fn, void *data);
+RL_EXTERN void rl_prep_mkdirat(rl_op *op, int dfd, const char *path,
+                               unsigned mode, rl_op_fn fn, void *data);
 
 /*
  * Hand op to the loop. Its callback runs from a later rl_loop_run(), never
@@ -522,6 +603,10 @@ struct rl_loop_stats {
     uint64_t timers_armed;           /* timers armed now */
     uint64_t pending;                /* ops in flight now */
     uint64_t inflight[RL_OP__COUNT]; /* ops in flight now, by opcode */
+    /* File operations (counters) */
+    uint64_t pool_ops;    /* ops run on the worker pool (the call was made) */
+    uint64_t nowait_hits; /* epoll: file reads/writes done inline by
+                             preadv2/pwritev2 with RWF_NOWAIT */
 };
 
 /*

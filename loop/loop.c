@@ -54,7 +54,7 @@ static int config_normalize(struct rl_loop_config *cfg)
     if (cfg->bufring_entries & (cfg->bufring_entries - 1) ||
         cfg->bufring_entries > 32768 || cfg->sq_entries > 32768)
         return -EINVAL;
-    return 0;
+    return rl__pool_threads_config(&cfg->pool_threads);
 }
 
 int rl_loop_new(rl_loop **out, const struct rl_loop_config *cfg)
@@ -105,6 +105,7 @@ void rl_loop_free(rl_loop *loop)
      * cannot submit more (-ECANCELED). Bounded so that a misbehaving
      * kernel cannot hang us. */
     loop->freeing = true;
+    rl__pool_free(loop); /* its ops complete first, workers joined */
     if (loop->pending)
         loop->ops->cancel(loop, NULL, -1);
     for (rounds = 0; loop->pending && rounds < 200; rounds++)
@@ -195,15 +196,20 @@ int rl_loop_fd_closed(rl_loop *loop, int fd)
 {
     if (fd < 0)
         return -EBADF;
+    rl__pool_cancel_fd(loop, fd); /* none may start on a reused number */
     return loop->ops->fd_closed(loop, fd);
 }
 
 int rl_loop_fork(rl_loop *loop)
 {
+    int ret;
+
     loop->fork_gen = atomic_load(&fork_generation);
     atomic_store(&loop->sleeping, 0);
     atomic_store(&loop->wake_pending, 0);
-    return loop->ops->fork(loop);
+    ret = loop->ops->fork(loop);
+    rl__pool_fork(loop); /* after: its completions wake the new backend */
+    return ret;
 }
 
 /* ---- statistics --------------------------------------------------------- */

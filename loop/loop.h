@@ -61,6 +61,8 @@ struct rl_loop {
     uint64_t timer_seq0;
     bool timing;
 
+    struct rl_pool *pool; /* the worker pool, NULL until first needed */
+
     struct rl_loop_config cfg; /* with defaults filled in */
     unsigned disable;          /* features switched off (cfg | env) */
     int fallback_errno;
@@ -96,6 +98,34 @@ static inline void rl__block_end(rl_loop *loop)
         loop->iter_wait_ns += dt;
     }
 }
+
+/* loop/pool.c: the worker pool for file ops that would block. */
+#define RL_POOL_DEFAULT_THREADS 4
+#define RL_POOL_MAX_THREADS 1024
+/* op->state bit: the pool holds op (cancel goes to the pool). */
+#define RL__OP_POOL 0x100u
+#define RL__OP_STATE_MASK 0xffu
+/*
+ * Hand op (in flight, counted pending) to the pool, from a backend's
+ * submit() or wait(): its final completion comes from the pool (through the
+ * thread-safe queue), never from inside this call. `done`: bytes of a
+ * READ/WRITE the backend already moved (the pool does the rest and adds
+ * them to the result). 0 or -errno (then the op is not taken).
+ */
+int rl__pool_submit(rl_loop *loop, rl_op *op, size_t done);
+/* Cancel a pool op: -ECANCELED if it has not started, else nothing (the
+ * real result comes). 0. */
+int rl__pool_cancel(rl_loop *loop, rl_op *op);
+/* Cancel the pool's ops on fd that have not started (fd < 0: all). */
+void rl__pool_cancel_fd(rl_loop *loop, int fd);
+/* rl_loop_free(): finish every pool op (running ones complete), join the
+ * workers, free the pool. */
+void rl__pool_free(rl_loop *loop);
+/* In a forked child, after the backend's fork(). */
+void rl__pool_fork(rl_loop *loop);
+/* Validate cfg.pool_threads, or fill it from RINGLOOP_POOL_THREADS / the
+ * default. 0 or -EINVAL. */
+int rl__pool_threads_config(unsigned *threads);
 
 /* loop/timer.c */
 int rl__timers_init(rl_loop *loop);

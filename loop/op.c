@@ -15,12 +15,26 @@ static const bool rl_opcode_sent[RL_OP__COUNT] = {
     [RL_OP_SEND] = true, [RL_OP_SENDMSG] = true, [RL_OP_WRITE] = true};
 
 static const char *const opcode_names[RL_OP__COUNT] = {
-    [RL_OP_NOP] = "nop",           [RL_OP_ACCEPT] = "accept",
-    [RL_OP_CONNECT] = "connect",   [RL_OP_RECV] = "recv",
-    [RL_OP_SEND] = "send",         [RL_OP_RECVMSG] = "recvmsg",
-    [RL_OP_SENDMSG] = "sendmsg",   [RL_OP_READ] = "read",
-    [RL_OP_WRITE] = "write",       [RL_OP_CLOSE] = "close",
-    [RL_OP_SHUTDOWN] = "shutdown", [RL_OP_POLL] = "poll",
+    [RL_OP_NOP] = "nop",
+    [RL_OP_ACCEPT] = "accept",
+    [RL_OP_CONNECT] = "connect",
+    [RL_OP_RECV] = "recv",
+    [RL_OP_SEND] = "send",
+    [RL_OP_RECVMSG] = "recvmsg",
+    [RL_OP_SENDMSG] = "sendmsg",
+    [RL_OP_READ] = "read",
+    [RL_OP_WRITE] = "write",
+    [RL_OP_CLOSE] = "close",
+    [RL_OP_SHUTDOWN] = "shutdown",
+    [RL_OP_POLL] = "poll",
+    [RL_OP_OPENAT] = "openat",
+    [RL_OP_FSYNC] = "fsync",
+    [RL_OP_FALLOCATE] = "fallocate",
+    [RL_OP_FTRUNCATE] = "ftruncate",
+    [RL_OP_STATX] = "statx",
+    [RL_OP_RENAME] = "rename",
+    [RL_OP_UNLINK] = "unlink",
+    [RL_OP_MKDIR] = "mkdir",
 };
 
 const char *rl_opcode_name(unsigned opcode)
@@ -168,6 +182,93 @@ void rl_prep_poll(rl_op *op, int fd, unsigned events, bool repeat, rl_op_fn fn,
         op->flags = RL_F_MULTISHOT;
 }
 
+void rl_prep_openat(rl_op *op, int dfd, const char *path, int flags,
+                    unsigned mode, rl_op_fn fn, void *data)
+{
+    prep(op, RL_OP_OPENAT, -1, fn, data);
+    op->u.path.dfd = dfd;
+    op->u.path.path = path;
+    op->u.path.flags = flags;
+    op->u.path.mode = mode;
+}
+
+void rl_prep_fsync(rl_op *op, int fd, unsigned flags, rl_op_fn fn, void *data)
+{
+    prep(op, RL_OP_FSYNC, fd, fn, data);
+    op->u.fsync.flags = flags;
+}
+
+void rl_prep_fallocate(rl_op *op, int fd, int mode, int64_t offset, int64_t len,
+                       rl_op_fn fn, void *data)
+{
+    prep(op, RL_OP_FALLOCATE, fd, fn, data);
+    op->u.falloc.mode = mode;
+    op->u.falloc.offset = offset;
+    op->u.falloc.len = len;
+}
+
+void rl_prep_ftruncate(rl_op *op, int fd, int64_t len, rl_op_fn fn, void *data)
+{
+    prep(op, RL_OP_FTRUNCATE, fd, fn, data);
+    op->u.falloc.len = len;
+}
+
+void rl_prep_statx(rl_op *op, int dfd, const char *path, int flags,
+                   unsigned mask, struct statx *buf, rl_op_fn fn, void *data)
+{
+    prep(op, RL_OP_STATX, -1, fn, data);
+    op->u.statx.dfd = dfd;
+    op->u.statx.path = path;
+    op->u.statx.flags = flags;
+    op->u.statx.mask = mask;
+    op->u.statx.buf = buf;
+}
+
+void rl_prep_renameat(rl_op *op, int olddfd, const char *oldpath, int newdfd,
+                      const char *newpath, unsigned flags, rl_op_fn fn,
+                      void *data)
+{
+    prep(op, RL_OP_RENAME, -1, fn, data);
+    op->u.rename.olddfd = olddfd;
+    op->u.rename.oldpath = oldpath;
+    op->u.rename.newdfd = newdfd;
+    op->u.rename.newpath = newpath;
+    op->u.rename.flags = flags;
+}
+
+void rl_prep_unlinkat(rl_op *op, int dfd, const char *path, int flags,
+                      rl_op_fn fn, void *data)
+{
+    prep(op, RL_OP_UNLINK, -1, fn, data);
+    op->u.path.dfd = dfd;
+    op->u.path.path = path;
+    op->u.path.flags = flags;
+}
+
+void rl_prep_mkdirat(rl_op *op, int dfd, const char *path, unsigned mode,
+                     rl_op_fn fn, void *data)
+{
+    prep(op, RL_OP_MKDIR, -1, fn, data);
+    op->u.path.dfd = dfd;
+    op->u.path.path = path;
+    op->u.path.mode = mode;
+}
+
+/* The path-based file ops: op->fd is -1, the directory fd in the union. */
+static bool opcode_path_based(unsigned opcode)
+{
+    switch (opcode) {
+    case RL_OP_OPENAT:
+    case RL_OP_STATX:
+    case RL_OP_RENAME:
+    case RL_OP_UNLINK:
+    case RL_OP_MKDIR:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static bool op_valid(const rl_op *op)
 {
     if (op->opcode >= RL_OP__COUNT || !op->fn)
@@ -189,9 +290,23 @@ static bool op_valid(const rl_op *op)
             return false;
         }
     }
-    if (op->opcode == RL_OP_RECVMSG || op->opcode == RL_OP_SENDMSG)
+    switch (op->opcode) {
+    case RL_OP_RECVMSG:
+    case RL_OP_SENDMSG:
         return op->u.msg.msg != NULL;
-    return true;
+    case RL_OP_OPENAT:
+    case RL_OP_UNLINK:
+    case RL_OP_MKDIR:
+        return op->u.path.path != NULL;
+    case RL_OP_STATX:
+        return op->u.statx.path != NULL && op->u.statx.buf != NULL;
+    case RL_OP_RENAME:
+        return op->u.rename.oldpath != NULL && op->u.rename.newpath != NULL;
+    case RL_OP_FSYNC:
+        return !(op->u.fsync.flags & ~RL_FSYNC_DATASYNC);
+    default:
+        return true;
+    }
 }
 
 int rl_submit(rl_loop *loop, rl_op *op)
@@ -202,10 +317,12 @@ int rl_submit(rl_loop *loop, rl_op *op)
         return -EBUSY;
     if (!op_valid(op))
         return -EINVAL;
-    if (op->opcode != RL_OP_NOP && op->fd < 0)
+    if (op->opcode != RL_OP_NOP && op->fd < 0 && !opcode_path_based(op->opcode))
         return -EBADF;
     if (loop->freeing)
         return -ECANCELED;
+    if (op->opcode == RL_OP_CLOSE)
+        rl__pool_cancel_fd(loop, op->fd); /* as the backend does its own */
     op->loop = loop;
     op->state = RL__OP_IN_FLIGHT;
     op->res = 0;
@@ -232,8 +349,12 @@ int rl_op_cancel(rl_loop *loop, rl_op *op)
 {
     if (op->state == RL__OP_IDLE || op->loop != loop)
         return -ENOENT;
-    if (op->state == RL__OP_CANCELING)
+    if ((op->state & RL__OP_STATE_MASK) == RL__OP_CANCELING)
         return 0;
+    if (op->state & RL__OP_POOL) {
+        op->state = RL__OP_CANCELING | RL__OP_POOL;
+        return rl__pool_cancel(loop, op);
+    }
     op->state = RL__OP_CANCELING;
     return loop->ops->cancel(loop, op, -1);
 }
@@ -242,6 +363,7 @@ int rl_cancel_fd(rl_loop *loop, int fd)
 {
     if (fd < 0)
         return -EBADF;
+    rl__pool_cancel_fd(loop, fd);
     return loop->ops->cancel(loop, NULL, fd);
 }
 

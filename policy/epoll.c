@@ -45,15 +45,18 @@ enum { T_AGAIN, T_DONE, T_BUDGET }; /* what run_op() left behind */
 #define P_STARTED 2u /* connect in progress: wait for writability */
 
 /* fdent.flags */
-#define FD_REG 1u       /* in the epoll set */
-#define FD_ALWAYS 2u    /* epoll refused it (EPERM: a regular file) */
-#define FD_KNOWN 4u     /* FD_BLOCK is valid */
-#define FD_BLOCK 8u     /* blocking mode, and not a file: may sleep */
-#define FD_OUT 16u      /* EPOLLOUT is in the registration */
-#define FD_TCPKNOWN 32u /* FD_TCP is valid */
-#define FD_TCP 64u      /* a TCP socket: see short_read() */
-#define FD_EDGY 128u    /* an edge said urgent data, hang-up or error */
-#define FD_DRAINED 256u /* a recv came back short, no read edge since */
+#define FD_REG 1u         /* in the epoll set */
+#define FD_ALWAYS 2u      /* epoll refused it (EPERM: a regular file) */
+#define FD_KNOWN 4u       /* FD_BLOCK is valid */
+#define FD_BLOCK 8u       /* blocking mode, and not a file: may sleep */
+#define FD_OUT 16u        /* EPOLLOUT is in the registration */
+#define FD_TCPKNOWN 32u   /* FD_TCP is valid */
+#define FD_TCP 64u        /* a TCP socket: see short_read() */
+#define FD_EDGY 128u      /* an edge said urgent data, hang-up or error */
+#define FD_DRAINED 256u   /* a recv came back short, no read edge since */
+#define FD_FILE 512u      /* a regular file or block device (FD_KNOWN) */
+#define FD_NOWAIT_R 1024u /* preadv2(RWF_NOWAIT) said EOPNOTSUPP here */
+#define FD_NOWAIT_W 2048u /* pwritev2(RWF_NOWAIT) said EOPNOTSUPP here */
 
 struct fdent {
     struct rl_list q[NQ];
@@ -70,7 +73,8 @@ struct ep {
     struct rl_list submitted;
     struct rl_list batch;
     struct rl_list done;
-    char *scratch; /* multishot recv data, valid during one callback */
+    size_t pool_done; /* with TO_POOL: bytes already moved */
+    char *scratch;    /* multishot recv data, valid during one callback */
     size_t scratch_len;
     struct epoll_event ev[NEVENTS];
 };
@@ -78,12 +82,27 @@ struct ep {
 /* The queue each opcode waits on; -1: it never waits (NOP, CLOSE, SHUTDOWN
  * always run, and only fork cancels them). */
 static const signed char op_q[RL_OP__COUNT] = {
-    [RL_OP_NOP] = -1,          [RL_OP_ACCEPT] = Q_READ,
-    [RL_OP_CONNECT] = Q_WRITE, [RL_OP_RECV] = Q_READ,
-    [RL_OP_SEND] = Q_WRITE,    [RL_OP_RECVMSG] = Q_READ,
-    [RL_OP_SENDMSG] = Q_WRITE, [RL_OP_READ] = Q_READ,
-    [RL_OP_WRITE] = Q_WRITE,   [RL_OP_CLOSE] = -1,
-    [RL_OP_SHUTDOWN] = -1,     [RL_OP_POLL] = Q_POLL,
+    [RL_OP_NOP] = -1,
+    [RL_OP_ACCEPT] = Q_READ,
+    [RL_OP_CONNECT] = Q_WRITE,
+    [RL_OP_RECV] = Q_READ,
+    [RL_OP_SEND] = Q_WRITE,
+    [RL_OP_RECVMSG] = Q_READ,
+    [RL_OP_SENDMSG] = Q_WRITE,
+    [RL_OP_READ] = Q_READ,
+    [RL_OP_WRITE] = Q_WRITE,
+    [RL_OP_CLOSE] = -1,
+    [RL_OP_SHUTDOWN] = -1,
+    [RL_OP_POLL] = Q_POLL,
+    /* the file ops go to the pool from submit(): never on our lists */
+    [RL_OP_OPENAT] = -1,
+    [RL_OP_FSYNC] = -1,
+    [RL_OP_FALLOCATE] = -1,
+    [RL_OP_FTRUNCATE] = -1,
+    [RL_OP_STATX] = -1,
+    [RL_OP_RENAME] = -1,
+    [RL_OP_UNLINK] = -1,
+    [RL_OP_MKDIR] = -1,
 };
 
 /* Decide op's final result; flush_done() delivers it. */
@@ -224,12 +243,23 @@ static bool fd_blocking(struct ep *b, int fd)
         fl = fcntl(fd, F_GETFL);
         if (fl < 0)
             return false; /* the syscall itself will report it */
-        if (!(fl & O_NONBLOCK) && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) &&
-            !S_ISBLK(st.st_mode))
-            e->flags |= FD_BLOCK;
+        if (fstat(fd, &st) == 0) {
+            if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))
+                e->flags |= FD_FILE;
+            else if (!(fl & O_NONBLOCK))
+                e->flags |= FD_BLOCK;
+        }
         e->flags |= FD_KNOWN;
     }
     return e->flags & FD_BLOCK;
+}
+
+/* A regular file or block device: reads and writes may sleep on the disk
+ * whatever O_NONBLOCK says. Cached with fd_blocking(). */
+static bool fd_file(struct ep *b, int fd)
+{
+    fd_blocking(b, fd);
+    return (size_t)fd < b->nfds && (b->fds[fd].flags & FD_FILE);
 }
 
 /*
@@ -312,6 +342,11 @@ static bool ready_now(int fd, short events)
  * connect must not sleep. */
 /* -EAGAIN as a result rather than as "park and wait for an edge". */
 #define FINAL_EAGAIN (-4096 - EAGAIN)
+/* A file read or write that would sleep: the pool makes it (b->pool_done
+ * bytes of it were moved already). */
+#define TO_POOL (-4096 - 1)
+/* The kernel's MAX_RW_COUNT: a call moves at most this much. */
+#define MAX_RW 0x7ffff000
 
 static int do_connect(rl_op *op)
 {
@@ -340,9 +375,59 @@ static int do_connect(rl_op *op)
     return r == -EAGAIN ? FINAL_EAGAIN : r;
 }
 
+/* A short RWF_NOWAIT read of r bytes at off (-1: the file position) ended
+ * at the end of the file: nothing more would come from the disk. */
+static bool at_eof(int fd, off_t off, ssize_t r)
+{
+    struct stat st;
+    off_t end = off < 0 ? lseek(fd, 0, SEEK_CUR) : off + r;
+
+    return end >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+           end >= st.st_size;
+}
+
+/*
+ * A regular file (or block device): never sleep on the loop thread. Try
+ * with RWF_NOWAIT (a page-cache hit completes here); TO_POOL if it would
+ * block (EAGAIN), or the filesystem cannot say (EOPNOTSUPP, remembered per
+ * fd), or only part came (the pool does the rest, unless a read hit the end
+ * of the file).
+ */
+static ssize_t do_file_rw(struct ep *b, rl_op *op, const struct iovec *iov,
+                          int nr, off_t off)
+{
+    bool wr = op->opcode == RL_OP_WRITE;
+    unsigned no = wr ? FD_NOWAIT_W : FD_NOWAIT_R;
+    struct fdent *e = &b->fds[op->fd];
+    size_t want = 0;
+    ssize_t r;
+    int i;
+
+    b->pool_done = 0;
+    if (e->flags & no)
+        return TO_POOL;
+    r = wr ? pwritev2(op->fd, iov, nr, off, RWF_NOWAIT)
+           : preadv2(op->fd, iov, nr, off, RWF_NOWAIT);
+    if (r < 0) {
+        if (errno == EOPNOTSUPP)
+            e->flags |= no;
+        return errno == EAGAIN || errno == EOPNOTSUPP ? TO_POOL : -1;
+    }
+    for (i = 0; i < nr && want < MAX_RW; i++)
+        want += iov[i].iov_len;
+    if ((size_t)r < want && want <= MAX_RW && r > 0 &&
+        (wr || !at_eof(op->fd, off, r))) {
+        b->pool_done = (size_t)r;
+        return TO_POOL;
+    }
+    /* r == 0 on a read: the end of the file (a cold page gives EAGAIN) */
+    b->st->nowait_hits++;
+    return r;
+}
+
 /* preadv2/pwritev2: offset -1 is the file position. A blocking pipe or
  * socket gets RWF_NOWAIT; where that is not supported (ttys, character
- * devices) readiness is asked first. */
+ * devices) readiness is asked first. Files: do_file_rw(). */
 static ssize_t do_rw(struct ep *b, rl_op *op)
 {
     struct iovec one = {.iov_base = op->u.rw.buf, .iov_len = op->u.rw.len};
@@ -358,6 +443,8 @@ static ssize_t do_rw(struct ep *b, rl_op *op)
         nr = (int)op->u.rwv.nr;
         off = op->u.rwv.offset < 0 ? -1 : (off_t)op->u.rwv.offset;
     }
+    if (fd_file(b, op->fd))
+        return do_file_rw(b, op, iov, nr, off);
     r = wr ? pwritev2(op->fd, iov, nr, off, fl)
            : preadv2(op->fd, iov, nr, off, fl);
     if (r < 0 && errno == EOPNOTSUPP && fl) {
@@ -427,6 +514,8 @@ static int attempt(struct ep *b, rl_op *op, void **buf)
     case RL_OP_READ:
     case RL_OP_WRITE:
         r = do_rw(b, op);
+        if (r == TO_POOL)
+            return TO_POOL;
         break;
     case RL_OP_SHUTDOWN:
         r = shutdown(fd, op->u.shutdown.how);
@@ -514,6 +603,12 @@ static int run_op(rl_loop *loop, rl_op *op, int *n)
         r = attempt(b, op, &buf);
         if (r == -EAGAIN)
             return T_AGAIN;
+        if (r == TO_POOL) {
+            rl_list_del(&op->node);
+            r = rl__pool_submit(loop, op, b->pool_done);
+            if (r == 0)
+                return T_DONE; /* the pool completes it */
+        }
         if (r == FINAL_EAGAIN)
             r = -EAGAIN;
         ++*n;
@@ -777,6 +872,8 @@ static int ep_submit(rl_loop *loop, rl_op *op)
 {
     struct ep *b = loop->backend;
 
+    if (op_q[op->opcode] < 0 && op->opcode >= RL_OP_OPENAT)
+        return rl__pool_submit(loop, op, 0); /* they all may sleep */
     op->priv = 0;
     rl_list_add_tail(&b->submitted, &op->node);
     return 0;

@@ -109,4 +109,15 @@ rl_uring_setup_buf_ring(struct io_uring *ring, unsigned int nentries, int bgid,
     return (struct io_uring_buf_ring *)mem;
 }
 
+/* ---- File operations (issue 15) --------------------------------------- */
+
+/* Linux 6.9: ftruncate as a ring op (liburing 2.6 knows it). */
+#define RL_IORING_OP_FTRUNCATE 55
+
+static inline void rl_uring_prep_ftruncate(struct io_uring_sqe *sqe, int fd,
+                                           int64_t len)
+{
+    io_uring_prep_rw(RL_IORING_OP_FTRUNCATE, sqe, fd, NULL, 0, (__u64)len);
+}
+
 #endif /* RL_URING_COMPAT_H */

@@ -25,6 +25,7 @@
  * SO_ERROR). The caller never sees it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -360,6 +361,49 @@ static void prep_rw(struct io_uring_sqe *sqe, rl_op *op)
                          (uint64_t)op->u.rw.offset);
 }
 
+/* File ops (issue 15); only those the ring has (u->pool_opcodes). */
+static void prep_file(struct io_uring_sqe *sqe, rl_op *op)
+{
+    switch (op->opcode) {
+    case RL_OP_OPENAT:
+        io_uring_prep_openat(sqe, op->u.path.dfd, op->u.path.path,
+                             op->u.path.flags | O_CLOEXEC,
+                             (mode_t)op->u.path.mode);
+        break;
+    case RL_OP_FSYNC:
+        io_uring_prep_fsync(
+            sqe, op->fd,
+            op->u.fsync.flags & RL_FSYNC_DATASYNC ? IORING_FSYNC_DATASYNC : 0);
+        break;
+    case RL_OP_FALLOCATE:
+        io_uring_prep_fallocate(sqe, op->fd, op->u.falloc.mode,
+                                (off_t)op->u.falloc.offset,
+                                (off_t)op->u.falloc.len);
+        break;
+    case RL_OP_FTRUNCATE:
+        rl_uring_prep_ftruncate(sqe, op->fd, op->u.falloc.len);
+        break;
+    case RL_OP_STATX:
+        io_uring_prep_statx(sqe, op->u.statx.dfd, op->u.statx.path,
+                            op->u.statx.flags, op->u.statx.mask,
+                            op->u.statx.buf);
+        break;
+    case RL_OP_RENAME:
+        io_uring_prep_renameat(sqe, op->u.rename.olddfd, op->u.rename.oldpath,
+                               op->u.rename.newdfd, op->u.rename.newpath,
+                               op->u.rename.flags);
+        break;
+    case RL_OP_UNLINK:
+        io_uring_prep_unlinkat(sqe, op->u.path.dfd, op->u.path.path,
+                               op->u.path.flags);
+        break;
+    case RL_OP_MKDIR:
+        io_uring_prep_mkdirat(sqe, op->u.path.dfd, op->u.path.path,
+                              (mode_t)op->u.path.mode);
+        break;
+    }
+}
+
 static void prep_direct(struct rl_uring *u, struct io_uring_sqe *sqe, rl_op *op)
 {
     switch (op->opcode) {
@@ -406,6 +450,9 @@ static void prep_direct(struct rl_uring *u, struct io_uring_sqe *sqe, rl_op *op)
             io_uring_prep_poll_multishot(sqe, op->fd, op->u.poll.events);
         else
             io_uring_prep_poll_add(sqe, op->fd, op->u.poll.events);
+        break;
+    default:
+        prep_file(sqe, op);
         break;
     }
 }
@@ -681,6 +728,8 @@ int rl__uring_submit(rl_loop *loop, rl_op *op)
 
     if (!u->ring_ok)
         return -EBADFD;
+    if (u->pool_opcodes & (1u << op->opcode))
+        return rl__pool_submit(loop, op, 0); /* the kernel lacks it */
     op->priv = 0;
     rl_list_init(&op->node);
     if (op->opcode == RL_OP_CLOSE)

@@ -60,6 +60,43 @@ static const struct {
     {IORING_OP_NOP, "IORING_OP_NOP"},
 };
 
+/* File ops and their io_uring opcodes: the pool runs those missing. */
+static const struct {
+    unsigned rl_op;
+    int op;
+} file_ops[] = {
+    {RL_OP_OPENAT, IORING_OP_OPENAT},
+    {RL_OP_FSYNC, IORING_OP_FSYNC},
+    {RL_OP_FALLOCATE, IORING_OP_FALLOCATE},
+    {RL_OP_FTRUNCATE, RL_IORING_OP_FTRUNCATE},
+    {RL_OP_STATX, IORING_OP_STATX},
+    {RL_OP_RENAME, IORING_OP_RENAMEAT},
+    {RL_OP_UNLINK, IORING_OP_UNLINKAT},
+    {RL_OP_MKDIR, IORING_OP_MKDIRAT},
+};
+
+/*
+ * Test hook, not an interface: RINGLOOP_TEST_NO_OPCODES=ftruncate,statx
+ * (rl_opcode_name() words of file ops) makes the ring act as if it lacked
+ * those opcodes, so that the tests reach the pool path on io_uring.
+ */
+static uint32_t test_no_opcodes(void)
+{
+    const char *env = getenv("RINGLOOP_TEST_NO_OPCODES"), *w, *name;
+    uint32_t bits = 0;
+    size_t i, len;
+
+    for (w = env; w && *w; w += len + (w[len] == ',')) {
+        len = strcspn(w, ",");
+        for (i = 0; i < sizeof(file_ops) / sizeof(file_ops[0]); i++) {
+            name = rl_opcode_name(file_ops[i].rl_op);
+            if (strlen(name) == len && !strncmp(name, w, len))
+                bits |= 1u << file_ops[i].rl_op;
+        }
+    }
+    return bits;
+}
+
 /* Fast paths this kernel has, from its version (all of them on >= 6.0). */
 static unsigned kernel_features(void)
 {
@@ -156,6 +193,10 @@ static int probe_ops(struct rl_uring *u, char *why, size_t whylen)
             break;
         }
     }
+    u->pool_opcodes = test_no_opcodes();
+    for (i = 0; i < sizeof(file_ops) / sizeof(file_ops[0]); i++)
+        if (!io_uring_opcode_supported(probe, file_ops[i].op))
+            u->pool_opcodes |= 1u << file_ops[i].rl_op;
     io_uring_free_probe(probe);
     return ret;
 }

@@ -57,6 +57,9 @@ struct rl_uring {
     unsigned koverflow_base; /* *ring.cq.koverflow at the last stats reset */
     bool cq_overflowed;      /* the last drain found the CQ overflowed */
     bool need_enable; /* created IORING_SETUP_R_DISABLED, not enabled yet */
+    /* File opcodes (1u << RL_OP_*) this kernel's io_uring lacks (the probe;
+     * or named in RINGLOOP_TEST_NO_OPCODES): they run on the worker pool. */
+    uint32_t pool_opcodes;
 
     /* wake(): an eventfd whose read is kept armed in the ring */
     int efd;

@@ -162,7 +162,8 @@ static int rlpy_exec(PyObject *mod)
           add_type(mod, &rlpy_sockop_spec, NULL, &st->SockOpType) < 0 ||
           add_type(mod, &rlpy_acceptor_spec, NULL, &st->AcceptorType) < 0 ||
           add_type(mod, &rlpy_server_spec, NULL, &st->ServerBaseType) < 0 ||
-          add_transport_types(mod, st, transport, dtransport) < 0;
+          add_transport_types(mod, st, transport, dtransport) < 0 ||
+          rlpy_file_init(mod, st) < 0;
     Py_DECREF(transport);
     Py_DECREF(dtransport);
     if (ret || transport_state(st) < 0)

@@ -351,6 +351,9 @@ PyObject *rlpy_sock_connect(LoopObject *, PyObject *const *, Py_ssize_t);
 PyObject *rlpy_sock_accept(LoopObject *, PyObject *sock);
 PyObject *rlpy_sock_wait_writable(LoopObject *, PyObject *sock);
 
+/* ---- file.c: the FileOp type and the loop's _file_* methods ---------- */
+int rlpy_file_init(PyObject *mod, rlpy_state *st);
+
 /* ---- acceptor.c -------------------------------------------------------- */
 extern PyType_Spec rlpy_acceptor_spec;
 

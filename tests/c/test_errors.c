@@ -5,6 +5,8 @@
  * A fault must come back as -errno (from rl_submit or in the one final
  * completion), never as a crash, a hang or a second completion.
  */
+#include <sys/stat.h>
+
 #include "helpers.h"
 
 struct err_op {
@@ -17,6 +19,7 @@ struct err_op {
     struct iovec iov;
     struct sockaddr_in sa;
     socklen_t salen;
+    struct statx stx;
 };
 
 static void err_cb(rl_loop *loop, rl_op *op)
@@ -32,8 +35,10 @@ static void err_cb(rl_loop *loop, rl_op *op)
 }
 
 static const char *const op_names[RL_OP__COUNT] = {
-    "nop",     "accept", "connect", "recv",  "send",     "recvmsg",
-    "sendmsg", "read",   "write",   "close", "shutdown", "poll",
+    "nop",       "accept",  "connect", "recv",   "send",
+    "recvmsg",   "sendmsg", "read",    "write",  "close",
+    "shutdown",  "poll",    "openat",  "fsync",  "fallocate",
+    "ftruncate", "statx",   "rename",  "unlink", "mkdir",
 };
 
 static void prep_on_fd(struct err_op *e, int opcode, int fd)
@@ -83,6 +88,33 @@ static void prep_on_fd(struct err_op *e, int opcode, int fd)
         break;
     case RL_OP_POLL:
         rl_prep_poll(&e->op, fd, POLLIN, false, err_cb, e);
+        break;
+    /* File ops: the path-based ones take fd as their directory (with a
+     * relative path, a bad one is EBADF too). */
+    case RL_OP_OPENAT:
+        rl_prep_openat(&e->op, fd, "x", O_RDONLY, 0, err_cb, e);
+        break;
+    case RL_OP_FSYNC:
+        rl_prep_fsync(&e->op, fd, 0, err_cb, e);
+        break;
+    case RL_OP_FALLOCATE:
+        rl_prep_fallocate(&e->op, fd, 0, 0, 4096, err_cb, e);
+        break;
+    case RL_OP_FTRUNCATE:
+        rl_prep_ftruncate(&e->op, fd, 0, err_cb, e);
+        break;
+    case RL_OP_STATX:
+        rl_prep_statx(&e->op, fd, "x", 0, STATX_BASIC_STATS, &e->stx, err_cb,
+                      e);
+        break;
+    case RL_OP_RENAME:
+        rl_prep_renameat(&e->op, fd, "x", fd, "y", 0, err_cb, e);
+        break;
+    case RL_OP_UNLINK:
+        rl_prep_unlinkat(&e->op, fd, "x", 0, err_cb, e);
+        break;
+    case RL_OP_MKDIR:
+        rl_prep_mkdirat(&e->op, fd, "x", 0700, err_cb, e);
         break;
     default:
         fail_msg("no prep for opcode %d", opcode);
