@@ -448,6 +448,10 @@ FILES_SHORT = {"ringloop-uring": "rl-uring", "ringloop-epoll": "rl-epoll",
                "executor/uvloop": "exec/uvl", "executor/asyncio": "exec/aio"}
 
 
+# The files scenarios that keep their process's CPU busy (page cache).
+FILES_CPU_BOUND = ("files/rand4k", "files/seq1m")
+
+
 def _impl_order(impl: str) -> int:
     order = list(FILES_IMPLS)
     return order.index(impl) if impl in order else len(order)
@@ -495,6 +499,7 @@ def files_tables(files: dict[str, Any]) -> list[str]:
                      "256 MiB, 1000 files, 2 s runs, 3 rounds)")
     lines.append("")
     ax = "x " + FILES_SHORT.get(base, base)
+    starved = False
     for sc in files["scenarios"]:
         lines.append(files_title(sc, params))
         why = files.get("unavailable", {}).get(sc)
@@ -519,18 +524,29 @@ def files_tables(files: dict[str, Any]) -> list[str]:
                 lines.append(f"  {impl:<17} FAILED ({r['failed_runs']} of "
                              f"{r['runs']} runs): {r['error']}")
                 continue
+            # Page-cache reads keep the CPU busy: less means that other
+            # work on the machine held the process back.
+            util = r.get("server_util")
+            mark = (sc in FILES_CPU_BOUND and util is not None and
+                    util < STARVED_UTIL)
+            starved |= mark
             lines.append(
                 f"  {impl:<17} {_num(r.get('ops_per_s')):>9} "
                 f"{_x(r.get(ratio_key('ops_per_s', base))):>9} "
                 f"{_num(r.get('us_per_op'), '.2f'):>9} "
                 f"{_x(r.get(ratio_key('us_per_op', base))):>9} "
                 f"{_num(r.get('mib_per_s')):>7} "
-                f"{_pct(r.get('server_util')):>5} "
+                f"{_pct(util):>5}{'*' if mark else ' '}"
                 f"{_num(r.get('threads')):>7}")
         lines.append("")
     lines.append("  CPU µs/op: the process's CPU time (user + system, every "
                  "thread: getrusage) per operation; cpu: its share of one "
                  "CPU; threads: the process's threads at the end")
+    if starved:
+        lines.append(f"  * reads from the page cache used less than "
+                     f"{STARVED_UTIL:.0%} of the CPU: other work on the "
+                     "machine held the process back; trust its CPU µs/op "
+                     "more than its ops/s")
     lines.append("")
     return lines + files_summary(files)
 
