@@ -27,6 +27,12 @@ _MASK64 = (1 << 64) - 1
 _SLACK = 64
 
 
+def _uncancel() -> None:
+    task = asyncio.current_task()
+    if task is not None and hasattr(task, "uncancel"):
+        task.uncancel()
+
+
 class _Captured(Exception):
     pass
 
@@ -254,7 +260,15 @@ class AsyncFile:
                 await ahead()
             r = fn(*args)
             if self._raw.log:
-                await self._writeback()
+                try:
+                    await self._writeback()
+                except _CancelledError:
+                    if ahead is None:
+                        raise  # it happened: written out, then cancelled
+                    # a read happened (and what it flushed is written
+                    # out): its result is the caller's, the cancellation
+                    # came too late
+                    _uncancel()
             return r
         finally:
             self._excl = False
@@ -344,12 +358,14 @@ class AsyncFile:
                                             self._direct)
                 parts.append(data)
                 got += len(data)
+            if got == bulk and n > bulk:
+                await self._fill(p + got, bs)
+            # nothing changed until here (a cancelled read never started)
             raw.pos = p + got
             stack.seek(p + got)
             res = parts[0] if len(parts) == 1 else b"".join(parts)
             if got < bulk or n == bulk:
                 return res
-            await self._fill(raw.pos, bs)
             return res + stack.read(n - bulk)
         finally:
             self._excl = False
