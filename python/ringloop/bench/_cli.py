@@ -175,9 +175,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--files-mib", type=int, help="size of the files "
                     "group's data file in MiB (quick: 64, full: 256)")
     ap.add_argument("--files-count", type=int, help="small files written "
-                    "and fsynced per run (quick: 500, full: 1000)")
+                    "and fsynced per batch (quick: 500, full: 1000)")
     ap.add_argument("--files-duration", type=float, help="measured seconds "
-                    "of each files read run (quick: 0.5, full: 2)")
+                    "of each files run (quick: 0.5, full: 2)")
     ap.add_argument("--files-warmup", type=float,
                     help="warm-up seconds of each files read run")
     ap.add_argument("--server-cpu", type=int, default=0)
@@ -356,9 +356,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if fnames:
         fnote = (
             f"files group: a {args.files_mib} MiB data file on "
-            f"{fdata['fs']} ({fdir}), {args.files_count} small files per "
-            f"fsync run, {args.files_warmup:g} s warm-up + "
-            f"{args.files_duration:g} s per read run" +
+            f"{fdata['fs']} ({fdir}), fsync in batches of "
+            f"{args.files_count} small files, {args.files_warmup:g} s "
+            f"warm-up + {args.files_duration:g} s per run" +
             (" (quick mode: the full mode has 256 MiB, 1000 files, 2 s)"
              if args.quick else ""))
     noisy = (f" ({args.noisy_rounds} for app/* and http/close/*)"

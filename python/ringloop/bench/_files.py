@@ -33,8 +33,9 @@ that the runner made (prepare(): every 4 KiB block starts with its index,
                  executor's the os calls one by one
 
 The reads run for --warmup then --duration seconds (the ops in flight at the
-end are waited for and counted); fsync writes --count files after a warm-up
-of a tenth of that. The JSON has ops, bytes, wall seconds and the process's
+end are waited for and counted); fsync writes a tenth of --count files to
+warm up, then batches of --count new files until --duration is over (one
+batch at least). The JSON has ops, bytes, wall seconds and the process's
 CPU time (user + system of every thread, getrusage) over the measured part,
 the number of threads at the end, and the loop (describe()). A wrong byte
 count or block, or any exception, makes it {"error": ...} with exit status 1.
@@ -478,15 +479,22 @@ async def measure(impl: Impl, scenario: str, args: argparse.Namespace
             try:
                 warm = max(1, args.count // 10)
                 await _write_files(impl, directory, 0, warm, tasks)
+                # Batches of --count new files until --duration is over
+                # (one batch at least).
+                done = 0
                 cpu0, t0 = _cpu_s(), time.perf_counter()
-                await _write_files(impl, directory, warm, args.count, tasks)
+                while not done or time.perf_counter() - t0 < args.duration:
+                    await _write_files(impl, directory, warm + done,
+                                       args.count, tasks)
+                    done += args.count
                 seconds, cpu = time.perf_counter() - t0, _cpu_s() - cpu0
                 threads = _threads()
-                _verify_files(directory, 0, warm + args.count)
+                _verify_files(directory, 0, warm + done)
             finally:
                 shutil.rmtree(directory, ignore_errors=True)
-            return {"ops": args.count, "bytes": args.count * SMALL_FILE,
-                    "seconds": seconds, "cpu_s": cpu, "threads": threads}
+            return {"ops": done, "bytes": done * SMALL_FILE,
+                    "seconds": seconds, "cpu_s": cpu, "threads": threads,
+                    "batches": done // args.count}
         finally:
             await impl.close()
 

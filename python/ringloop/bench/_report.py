@@ -472,8 +472,8 @@ def files_title(scenario: str, params: dict[str, Any]) -> str:
         what = (f"one task reading a {mib} MiB file (page cache) from start "
                 "to end in 1 MiB chunks; ops are chunks")
     else:
-        what = (f"{params.get('count')} small files (4 KiB) each written and"
-                f" fsynced, {tasks} tasks at once; ops are files")
+        what = (f"batches of {params.get('count')} small files (4 KiB) each "
+                f"written and fsynced, {tasks} tasks at once; ops are files")
     return f"files: {what}  [{scenario}]"
 
 
@@ -491,12 +491,12 @@ def files_tables(files: dict[str, Any]) -> list[str]:
              + (f" pinned to CPU {params['cpu']}" if params.get("cpu")
                 is not None else "") +
              f", {params['warmup']:g} s warm-up + {params['duration']:g} s "
-             f"per read run, data file on {params.get('fs', '?')} "
+             f"per run, data file on {params.get('fs', '?')} "
              f"({params.get('dir')})"]
     if params["mode"] == "quick":
-        lines.append(f"  quick mode: a {params['size'] // 2**20} MiB file "
-                     f"and {params['count']} small files (the full mode: "
-                     "256 MiB, 1000 files, 2 s runs, 3 rounds)")
+        lines.append(f"  quick mode: a {params['size'] // 2**20} MiB file, "
+                     f"batches of {params['count']} small files (the full "
+                     "mode: 256 MiB, 1000 files, 2 s runs, 3 rounds)")
     lines.append("")
     ax = "x " + FILES_SHORT.get(base, base)
     starved = False
