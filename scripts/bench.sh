@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The comparative benchmark from a fresh machine: install what it needs
 # (Debian packages including wrk via setup.sh; a venv with uvloop, httptools,
-# uvicorn, fastapi, aiohttp and matplotlib), build and install ringloop into
-# the venv, build the raw liburing echo server (bench/echo_raw_uring.c, the
-# floor of the 1 KiB Protocol echo rows), then run
+# uvicorn, fastapi, aiohttp, aiofiles and matplotlib), build and install
+# ringloop into the venv, build the raw liburing echo server
+# (bench/echo_raw_uring.c, the floor of the 1 KiB Protocol echo rows), then run
 # `python -m ringloop.bench --quick` (under 2 minutes) and print its tables.
 # Results (results.txt, results.json, bench.png) go to build/bench-results.
 #
@@ -19,7 +19,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup.sh"
 . "$root/scripts/python_env.sh"
 venv_require uvloop=uvloop httptools=httptools uvicorn=uvicorn \
-    fastapi=fastapi aiohttp=aiohttp matplotlib=matplotlib
+    fastapi=fastapi aiohttp=aiohttp aiofiles=aiofiles matplotlib=matplotlib
 install_ringloop py-bench
 
 # The raw server as bench/run_c.sh builds it (CMake's bench option); without

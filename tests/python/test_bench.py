@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from typing import Any
@@ -190,7 +191,7 @@ def test_bench_issue14_targets() -> None:
     # ratio is taken within the round like uvloop's.
     from ringloop.bench._cli import FULL
 
-    names = [sc.name for sc in FULL if sc.kind != "micro"]
+    names = [sc.name for sc in FULL if sc.kind not in ("micro", "files")]
     targets = _report.issue14_targets(names + ["micro/call_soon"])
     by = {(t.scenario, t.loop, t.against): t for t in targets}
     for name in names:
@@ -290,3 +291,159 @@ def test_bench_ratio_skips_missing_metric() -> None:
     assert row["p99_us"] == 250.0
     assert row["p99_us_ratio"] == 0.5
     assert row["rps_ratio"] == 1.0
+
+
+# ---- the files group (issue 15) -----------------------------------------
+
+FILES_SCENARIOS = ["files/rand4k", "files/rand4k-direct", "files/seq1m",
+                   "files/fsync"]
+
+
+def test_bench_files_smoke(tmp_path: Any) -> None:
+    # One short round of the files group on every loop this environment
+    # has: the table, a row with numbers for every implementation that ran,
+    # NOT RUN (with the reason) for the others (ringloop-uring where
+    # io_uring is refused), and issue 15's target lines. No assertion on
+    # any speed.
+    from ringloop.bench import _files
+    from ringloop.bench._cli import files_impls
+
+    argv = [sys.executable, "-m", "ringloop.bench", "--only", "files/*",
+            "--loops", "asyncio,uvloop,ringloop-epoll,ringloop-uring",
+            "--rounds", "1", "--files-mib", "4", "--files-count", "20",
+            "--files-duration", "0.1", "--files-warmup", "0.02",
+            "--no-chart", "--out", str(tmp_path)]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=240)
+    assert p.returncode == 0, p.stdout + p.stderr
+    text = p.stdout
+    doc = json.loads((tmp_path / "results.json").read_text())
+    files = doc["files"]
+    assert files["scenarios"] == FILES_SCENARIOS
+    assert files["baseline"] == "aiofiles/uvloop"
+    assert files["params"]["size"] == 4 << 20
+    # Every implementation either ran or says why not.
+    assert set(files["impls"]) | set(files["not_run"]) == set(_files.IMPLS)
+    assert not set(files["impls"]) & set(files["not_run"])
+    assert "executor/asyncio" in files["impls"]
+    skipped = {loop: missing_reason(loop) for loop in
+               ("uvloop", "ringloop-epoll", "ringloop-uring")}
+    expect, _ = files_impls([lp for lp in ("asyncio", "uvloop",
+                                           "ringloop-epoll", "ringloop-uring")
+                             if not skipped.get(lp)], {})
+    assert files["impls"] == expect
+    if skipped["ringloop-uring"]:  # io_uring refused here
+        assert "ringloop-uring" in files["not_run"]
+        assert "ringloop-uring    NOT RUN: " in text
+    # The data directory is gone.
+    assert not [n for n in os.listdir(tmp_path)
+                if n.startswith("ringloop-files-")]
+
+    measured = [sc for sc in FILES_SCENARIOS
+                if sc not in files["unavailable"]]
+    assert "files/rand4k" in measured
+    runs = [r for r in doc["runs"] if r["scenario"].startswith("files/")]
+    assert len(runs) == len(files["impls"]) * len(measured)
+    for rec in runs:
+        assert rec["ok"], rec["error"]
+        assert rec["files"]["ops"] > 0
+    for sc in FILES_SCENARIOS:
+        assert f"[{sc}]" in text
+        if sc in files["unavailable"]:
+            assert "not measured: " in text
+            continue
+        for impl in files["impls"]:
+            row = files["summary"][sc][impl]
+            for key in ("ops_per_s", "us_per_op", "mib_per_s", "threads"):
+                assert row[key] > 0, (sc, impl, key)
+        for impl in files["not_run"]:
+            assert f"  {impl:<17} NOT RUN: " in text
+
+    # Every implementation that ran has a row with its numbers.
+    table = text[text.index("files group ("):text.index("files summary")]
+    for impl in files["impls"]:
+        assert re.search(rf"^  {re.escape(impl)} +\d+ ", table, re.M), impl
+    assert "files summary: ratios to aiofiles/uvloop" in text
+
+    assert "targets (issue 15)" in text
+    targets = [t for t in doc["targets"] if t["issue"] == 15]
+    assert len(targets) == len(_report.FILES_TARGETS) == 9
+    base = "aiofiles/uvloop" in files["impls"]
+    for t in targets:
+        if t["scenario"] in files["unavailable"]:
+            assert t["status"] == "UNAVAILABLE", t
+        elif t["loop"] not in files["impls"]:
+            assert t["status"] == "NOT RUN" and t["why"], t
+        elif not base:
+            assert t["status"] == "NO AIOFILES/UVLOOP", t
+        else:
+            assert t["status"] in ("MET", "MISSED"), t
+            assert t["ratio"] > 0
+            ratio = f"{t['ratio']:.3f}x"
+            assert f"  {t['status']:<9} {ratio:>7}  (want " in text
+
+
+def test_bench_files_reports_a_wrong_read(tmp_path: Any) -> None:
+    # A read that returns other bytes than the file has fails the run.
+    from ringloop.bench import _files
+    from ringloop.bench._runner import run_files
+
+    data = str(tmp_path / "data.bin")
+    _files.make_data(data, 1 << 20)
+    with open(data, "r+b") as f:
+        f.write(b"\xff" * (1 << 20))
+    s = Settings(loadgen=None, wrk=None, server_cpu=None, load_cpu=None)
+    for scenario in ("files/rand4k", "files/seq1m"):
+        rec = run_files(s, scenario, "executor/asyncio", data, str(tmp_path),
+                        0.05, 0.0, 10)
+        assert not rec["ok"]
+        assert "ops_per_s" not in rec
+        assert "Mismatch" in rec["error"], rec["error"]
+    rec = run_files(s, "files/fsync", "executor/asyncio", data,
+                    str(tmp_path), 0.05, 0.0, 10)
+    assert rec["ok"], rec["error"]
+    # Whole batches of 10 files, every one checked after the run.
+    assert rec["files"]["ops"] >= 10
+    assert rec["files"]["ops"] == 10 * rec["files"]["batches"]
+
+
+def test_bench_files_targets() -> None:
+    # Ratios to aiofiles on uvloop within each round; (a) has two targets;
+    # O_DIRECT unavailable and an implementation that could not run are
+    # reported as such.
+    impls = ["ringloop-uring", "ringloop-epoll", "aiofiles/uvloop"]
+    numbers = {"ringloop-uring": (50_000.0, 8.0),
+               "ringloop-epoll": (9_000.0, 30.0),
+               "aiofiles/uvloop": (10_000.0, 40.0)}
+    runs = [{"scenario": sc, "loop": impl, "round": r, "ok": True,
+             "error": None, "ops_per_s": numbers[impl][0] * (r + 1),
+             "us_per_op": numbers[impl][1]}
+            for sc in ("files/rand4k", "files/seq1m") for r in range(2)
+            for impl in impls]
+    names = ["files/rand4k", "files/rand4k-direct", "files/seq1m",
+             "files/fsync"]
+    summary = _report.summarize(runs, names, impls, "aiofiles/uvloop")
+    row = summary["files/rand4k"]["ringloop-uring"]
+    assert row["ops_per_s_ratio_aiofiles/uvloop"] == pytest.approx(5.0)
+    assert row["us_per_op_ratio_aiofiles/uvloop"] == pytest.approx(0.2)
+    got = {(t["scenario"], t["loop"], t["metric"]): t
+           for t in _report.check_files_targets(
+               summary, {"files/rand4k-direct": "O_DIRECT refused"},
+               {"executor/uvloop": "uvloop is not installed"})}
+    assert got[("files/rand4k", "ringloop-uring", "ops_per_s")][
+        "status"] == "MET"
+    assert got[("files/rand4k", "ringloop-uring", "us_per_op")][
+        "status"] == "MET"
+    assert got[("files/rand4k", "ringloop-epoll", "ops_per_s")][
+        "status"] == "MISSED"
+    assert got[("files/seq1m", "ringloop-uring", "ops_per_s")][
+        "status"] == "MET"
+    direct = got[("files/rand4k-direct", "ringloop-uring", "ops_per_s")]
+    assert direct["status"] == "UNAVAILABLE"
+    assert direct["why"] == "O_DIRECT refused"
+    assert got[("files/fsync", "ringloop-uring", "ops_per_s")][
+        "status"] == "NOT RUN"
+    text = "\n".join(_report.targets_table(list(got.values())))
+    assert "targets (issue 15)" in text
+    assert "  MET        5.000x  (want ≥ 4x   ) ringloop-uring vs " \
+        "aiofiles/uvloop: (a)" in text
+    assert "O_DIRECT refused" in text

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import importlib.util
 import json
 import os
 import signal
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from . import _files as files
 from . import _report as report
 from ._apps import APPS, NEEDS
 from ._loops import BASELINE, LOOPS, missing_reason
 from ._micro import NAMES as MICRO_NAMES
 from ._runner import (Settings, find_raw_server, find_wrk, http_seconds,
-                      pinning, run_echo, run_http, run_micro, run_raw_echo)
+                      pinning, run_echo, run_files, run_http, run_micro,
+                      run_raw_echo)
 
 STYLES = ("protocol", "buffered", "streams", "sock")
 SIZES = {"1k": 1024, "64k": 65536}
@@ -33,8 +37,9 @@ RAW_SCENARIOS = ("echo/protocol/1k/*",)
 
 @dataclass(frozen=True)
 class Scenario:
-    kind: str  # "echo", "http" (wrk), "app" (wrk) or "micro"
-    style: str = ""  # echo: the echo style; http and app: the server
+    kind: str  # "echo", "http" (wrk), "app" (wrk), "micro" or "files"
+    # echo: the echo style; http and app: the server; files: the scenario
+    style: str = ""
     conns: int = 0
     size: str = ""
     pipeline: int = 1  # HTTP: requests wrk sends per batch on a connection
@@ -53,6 +58,8 @@ class Scenario:
             return f"http/pipe{self.pipeline}/c{self.conns}"
         if self.kind == "http":
             return f"http/c{self.conns}"
+        if self.kind == "files":
+            return f"files/{self.style}"
         return "micro"
 
     @property
@@ -67,6 +74,8 @@ class Scenario:
                    if self.close else "")
             return (f"{APP_TITLES[self.style]} under wrk, {how}"
                     f"{self.conns} connections")
+        if self.kind == "files":
+            return f"files: {self.style}"
         return "microbenchmarks"
 
     @property
@@ -98,23 +107,29 @@ def _close(server: str, conns: int) -> Scenario:
     return Scenario("http", server, conns, close=True)
 
 
+# The files group (_files.py): ringloop.files against aiofiles and
+# run_in_executor, its own implementations instead of the loops.
+FILES = [Scenario("files", name) for name in files.SCENARIOS]
 QUICK = [_echo("protocol", "1k", 50), _echo("protocol", "1k", 500),
          _echo("protocol", "64k", 50), _echo("buffered", "1k", 50),
          _echo("streams", "1k", 50), _echo("sock", "1k", 50),
          Scenario("http", "http", 50), Scenario("http", "http", 50, "", 16),
-         _app("uvicorn", 50), Scenario("micro")]
+         _app("uvicorn", 50), Scenario("micro")] + FILES
 FULL = ([_echo(st, sz, c) for st in STYLES for sz in SIZES
          for c in (1, 50, 500)] +
         [Scenario("http", "http", 50), Scenario("http", "http", 500),
          Scenario("http", "http", 50, "", 16)] +
         [_app(app, c) for app in APPS for c in (50, 500)] +
         [_close("http", 50), _close("uvicorn", 50),
-         Scenario("micro")])
+         Scenario("micro")] + FILES)
 
 # Per mode: duration, warmup, rounds, micro ops per sample, micro samples,
 # rounds of the noisy (application, connection-per-request) scenarios.
 MODES = {"quick": (1.5, 0.5, 1, 100_000, 3, 1),
          "full": (0.8, 0.3, 3, 200_000, 5, 5)}
+# The files group per mode: MiB of the data file, small files written and
+# fsynced, measured and warm-up seconds of the read scenarios.
+FILES_MODES = {"quick": (64, 500, 0.5, 0.2), "full": (256, 1000, 2.0, 0.5)}
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -123,9 +138,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Compare asyncio, uvloop, ringloop-epoll and "
         "ringloop-uring: echo servers, an HTTP server and application "
         "servers (uvicorn, FastAPI, aiohttp) under load (server "
-        "pinned to one CPU, load to another), and in-process "
-        "microbenchmarks. Prints tables, writes results.json, results.txt "
-        "and bench.png.")
+        "pinned to one CPU, load to another), in-process "
+        "microbenchmarks, and file IO (ringloop.files against aiofiles "
+        "and run_in_executor). Prints tables, writes results.json, "
+        "results.txt and bench.png.")
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true",
                       help="a representative subset, short runs "
@@ -152,6 +168,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                     "microbenchmark sample")
     ap.add_argument("--micro-reps", type=int,
                     help="samples per microbenchmark (median)")
+    ap.add_argument("--files-dir", metavar="DIR",
+                    help="where the files group makes its data (in a "
+                    "directory of its own, removed at the end): a disk "
+                    "filesystem, for O_DIRECT (default: --out)")
+    ap.add_argument("--files-mib", type=int, help="size of the files "
+                    "group's data file in MiB (quick: 64, full: 256)")
+    ap.add_argument("--files-count", type=int, help="small files written "
+                    "and fsynced per batch (quick: 500, full: 1000)")
+    ap.add_argument("--files-duration", type=float, help="measured seconds "
+                    "of each files run (quick: 0.5, full: 2)")
+    ap.add_argument("--files-warmup", type=float,
+                    help="warm-up seconds of each files read run")
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--load-cpu", type=int, default=1)
     ap.add_argument("--out", default="ringloop-bench-results",
@@ -173,6 +201,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "micro_reps"), mode):
         if getattr(args, key) is None:
             setattr(args, key, default)
+    for key, default in zip(("files_mib", "files_count", "files_duration",
+                             "files_warmup"),
+                            FILES_MODES["quick" if args.quick else "full"]):
+        if getattr(args, key) is None:
+            setattr(args, key, default)
     return args
 
 
@@ -182,6 +215,25 @@ def rounds_of(sc: Scenario, args: argparse.Namespace) -> int:
 
 def gets_raw(sc: Scenario) -> bool:
     return any(fnmatch.fnmatchcase(sc.name, p) for p in RAW_SCENARIOS)
+
+
+def files_impls(loops: Sequence[str], skipped: dict[str, str]
+                ) -> tuple[list[str], dict[str, str]]:
+    """The files group's implementations that can run here (on the loops of
+    this run), and why each of the others cannot."""
+    ok, why = [], {}
+    for impl, (loop, api) in files.IMPLS.items():
+        if loop not in loops:
+            why[impl] = skipped.get(loop) or f"{loop} is not in --loops"
+        elif api == "aiofiles" and importlib.util.find_spec(
+                "aiofiles") is None:
+            why[impl] = "aiofiles is not installed (pip install aiofiles)"
+        elif api == "ringloop" and importlib.util.find_spec(
+                "ringloop.files") is None:
+            why[impl] = "this ringloop has no ringloop.files"
+        else:
+            ok.append(impl)
+    return ok, why
 
 
 def plan(args: argparse.Namespace) -> list[Scenario]:
@@ -197,9 +249,12 @@ def _say(msg: str = "") -> None:
 
 
 def _progress(i: int, total: int, rec: dict[str, Any]) -> None:
-    head = f"[{i:>3}/{total}] {rec['scenario']:<22} {rec['loop']:<15}"
+    head = f"[{i:>3}/{total}] {rec['scenario']:<22} {rec['loop']:<16}"
     if not rec["ok"]:
         _say(f"{head} FAILED: {rec['error']}")
+    elif rec["scenario"].startswith("files/"):
+        _say(f"{head} {rec['ops_per_s']:>9.0f} ops/s "
+             f"{rec['us_per_op']:>7.2f} µs/op")
     elif rec["scenario"] == "micro":
         _say(head + "  ".join(f" {k} {report._rate(v.get('ops_per_s'))}/s"
                               for k, v in rec["results"].items()))
@@ -272,60 +327,122 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                  warmup=args.warmup, micro_n=args.micro_n,
                  micro_reps=args.micro_reps)
     mach = report.machine(s)
+
+    # The files group: its data file (in a directory of its own, removed at
+    # the end) and the implementations that can run.
+    fnames = [sc.name for sc in scenarios if sc.kind == "files"]
+    fimpls, fnot_run = files_impls(loops, skipped)
+    fdata: dict[str, Any] = {}
+    fdir = ""
+    unavailable: dict[str, str] = {}
+    if fnames:
+        base = os.path.abspath(args.files_dir or args.out)
+        try:
+            os.makedirs(base, exist_ok=True)
+            fdir = tempfile.mkdtemp(prefix="ringloop-files-", dir=base)
+            fdata = files.prepare(fdir, args.files_mib * 2**20)
+        except OSError as exc:
+            notes.append(f"skipped the files group: no data file in "
+                         f"{base}: {exc}")
+            if fdir:
+                files.cleanup(fdir)
+            fnames = []
+            scenarios = [sc for sc in scenarios if sc.kind != "files"]
+    if fdata.get("direct_unavailable"):
+        unavailable["files/rand4k-direct"] = fdata["direct_unavailable"]
+        notes.append("files/rand4k-direct not measured: " +
+                     fdata["direct_unavailable"])
+        scenarios = [sc for sc in scenarios if sc.name not in unavailable]
+    if fnames:
+        fnote = (
+            f"files group: a {args.files_mib} MiB data file on "
+            f"{fdata['fs']} ({fdir}), fsync in batches of "
+            f"{args.files_count} small files, {args.files_warmup:g} s "
+            f"warm-up + {args.files_duration:g} s per run" +
+            (" (quick mode: the full mode has 256 MiB, 1000 files, 2 s)"
+             if args.quick else ""))
     noisy = (f" ({args.noisy_rounds} for app/* and http/close/*)"
              if args.noisy_rounds != args.rounds and
              any(sc.noisy for sc in scenarios) else "")
+    nfiles = sum(sc.kind == "files" for sc in scenarios)
+    fgroup = (f" + {nfiles} files scenario(s) x {len(fimpls)} "
+              f"implementation(s)" if nfiles else "")
     _say(f"ringloop.bench: {'quick' if args.quick else 'full'} mode, "
-         f"{len(scenarios)} scenario(s) x {len(loops)} loop(s) x "
-         f"{args.rounds} round(s){noisy}; {args.warmup:g} s warmup + "
+         f"{len(scenarios) - nfiles} scenario(s) x {len(loops)} loop(s)"
+         f"{fgroup} x {args.rounds} round(s){noisy}; {args.warmup:g} s "
+         f"warmup + "
          f"{args.duration:g} s per run (HTTP: {http_seconds(args.duration)} s"
          f" under wrk)")
     _say("machine: " + report.machine_line(mach))
     for n in notes:
         _say("note: " + n)
+    if fnames:
+        _say("note: " + fnote)
 
     def loops_of(sc: Scenario) -> list[str]:
+        if sc.kind == "files":
+            return fimpls
         return loops + ([RAW] if raw and gets_raw(sc) else [])
+
+    def measure(sc: Scenario, loop: str, rnd: int) -> dict[str, Any]:
+        if loop == RAW:
+            assert raw is not None
+            return run_raw_echo(s, sc.name, loop, raw, sc.conns,
+                                SIZES[sc.size])
+        if sc.kind == "echo":
+            return run_echo(s, sc.name, loop, sc.style, sc.conns,
+                            SIZES[sc.size])
+        if sc.wrk:
+            return run_http(s, sc.name, loop, sc.conns, pipeline=sc.pipeline,
+                            style=sc.style, close=sc.close)
+        if sc.kind == "files":
+            return run_files(s, sc.name, loop, fdata["path"], fdir,
+                             args.files_duration, args.files_warmup,
+                             args.files_count, seed=rnd + 1)
+        return run_micro(s, loop)
 
     records: list[dict[str, Any]] = []
     total = sum(len(loops_of(sc)) * rounds_of(sc, args) for sc in scenarios)
     # Rounds interleave: every scenario once per round, the noisy ones
     # in the extra rounds of the full mode too.
-    for rnd in range(max([args.rounds] + [rounds_of(sc, args)
-                                          for sc in scenarios])):
-        for k, sc in enumerate(scenarios):
-            if rnd >= rounds_of(sc, args):
-                continue
-            row = loops_of(sc)
-            # Rotate the order of the loops from one scenario and round to
-            # the next, so that none is always measured first or last.
-            shift = (rnd + k) % max(1, len(row))
-            for loop in row[shift:] + row[:shift]:
-                if loop == RAW:
-                    assert raw is not None
-                    rec = run_raw_echo(s, sc.name, loop, raw, sc.conns,
-                                       SIZES[sc.size])
-                elif sc.kind == "echo":
-                    rec = run_echo(s, sc.name, loop, sc.style, sc.conns,
-                                   SIZES[sc.size])
-                elif sc.wrk:
-                    rec = run_http(s, sc.name, loop, sc.conns,
-                                   pipeline=sc.pipeline, style=sc.style,
-                                   close=sc.close)
-                else:
-                    rec = run_micro(s, loop)
-                rec["round"] = rnd
-                records.append(rec)
-                _progress(len(records), total, rec)
+    try:
+        for rnd in range(max([args.rounds] + [rounds_of(sc, args)
+                                              for sc in scenarios])):
+            for k, sc in enumerate(scenarios):
+                if rnd >= rounds_of(sc, args):
+                    continue
+                row = loops_of(sc)
+                # Rotate the order of the loops from one scenario and round
+                # to the next, so that none is always measured first or last.
+                shift = (rnd + k) % max(1, len(row))
+                for loop in row[shift:] + row[:shift]:
+                    rec = measure(sc, loop, rnd)
+                    rec["round"] = rnd
+                    records.append(rec)
+                    _progress(len(records), total, rec)
+    finally:
+        if fdir:
+            files.cleanup(fdir)
 
     # The raw runs first: what was measured outlives a failure below.
     with open(os.path.join(args.out, "runs.json"), "w") as f:
         json.dump(records, f, indent=1)
-    names = [sc.name for sc in scenarios if sc.kind != "micro"]
+    names = [sc.name for sc in scenarios if sc.kind not in ("micro",
+                                                             "files")]
     if any(sc.kind == "micro" for sc in scenarios):
         names += [f"micro/{n}" for n in MICRO_NAMES]
     extra = [RAW] if raw and any(gets_raw(sc) for sc in scenarios) else []
     summary = report.summarize(records, names, loops + extra)
+    fsummary = report.summarize(records, fnames, fimpls, files.BASELINE)
+    fdoc = {"scenarios": fnames, "impls": fimpls, "not_run": fnot_run,
+            "unavailable": unavailable, "baseline": files.BASELINE,
+            "params": {"mode": "quick" if args.quick else "full",
+                       "size": args.files_mib * 2**20,
+                       "count": args.files_count, "tasks": files.TASKS,
+                       "duration": args.files_duration,
+                       "warmup": args.files_warmup, "fs": fdata.get("fs"),
+                       "dir": fdir, "cpu": server_cpu},
+            "summary": fsummary} if fnames else None
     return {
         "machine": mach,
         "config": {"mode": "quick" if args.quick else "full",
@@ -339,9 +456,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                    "baseline": BASELINE},
         "notes": notes,
         "summary": summary,
+        "files": fdoc,
         "targets": report.check_targets(
-            summary, [sc.name for sc in FULL if sc.kind != "micro"] +
-            [f"micro/{n}" for n in MICRO_NAMES]),
+            summary, [sc.name for sc in FULL
+                      if sc.kind not in ("micro", "files")] +
+            [f"micro/{n}" for n in MICRO_NAMES]) +
+        report.check_files_targets(fsummary, unavailable, fnot_run),
         "runs": records,
         "wall_time_s": round(time.monotonic() - t_start, 1),
     }
@@ -370,7 +490,10 @@ def render(doc: dict[str, Any]) -> list[str]:
     micro = [n for n in names if n.startswith("micro/")]
     if micro:
         lines += report.micro_table(summary, micro, loops) + [""]
-    lines += report.ratio_table(summary, names, loops) + [""]
+    if doc.get("files"):
+        lines += report.files_tables(doc["files"]) + [""]
+    if any(summary.get(n) for n in names):
+        lines += report.ratio_table(summary, names, loops) + [""]
     lines += report.targets_table(doc["targets"]) + [""]
     lines.append("machine: " + report.machine_line(doc["machine"]))
     lines.append(

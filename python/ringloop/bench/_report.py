@@ -18,6 +18,9 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
+from ._files import BASELINE as FILES_BASELINE
+from ._files import IMPLS as FILES_IMPLS
+from ._files import SCENARIOS as FILES_SCENARIOS
 from ._loops import BASELINE, versions
 
 # Metrics: record key -> (column title, True when higher is better).
@@ -33,6 +36,10 @@ METRICS = {
     "syscalls_per_req": ("sys/req", False),
     "completions_per_req": ("cpl/req", False),
     "cqes_per_req": ("cqe/req", False),
+    # the files group (_files.py): the process's CPU per operation
+    "us_per_op": ("CPU µs/op", False),
+    "mib_per_s": ("MiB/s", True),
+    "threads": ("threads", False),
 }
 
 
@@ -131,6 +138,28 @@ def issue14_targets(names: Sequence[str]) -> list[Target]:
     return uring + raw + epoll
 
 
+# Issue 15, item 3: ringloop.files on io_uring against aiofiles on uvloop in
+# the same round; on epoll, no slower than aiofiles on uvloop on any.
+FILES_TARGETS = tuple(
+    Target(f"files/{sc}", metric, bound, what, against=FILES_BASELINE,
+           issue=15)
+    for sc, metric, bound, what in (
+        ("rand4k", "ops_per_s", 4.0,
+         "(a) random 4 KiB reads, 64 tasks, page cache: ops/s"),
+        ("rand4k", "us_per_op", 0.3,
+         "(a) random 4 KiB reads, 64 tasks, page cache: CPU per op"),
+        ("rand4k-direct", "ops_per_s", 2.0,
+         "(b) random 4 KiB reads, 64 tasks, O_DIRECT: ops/s"),
+        ("seq1m", "ops_per_s", 1.0,
+         "(c) sequential read in 1 MiB chunks: throughput"),
+        ("fsync", "ops_per_s", 1.5,
+         "(d) small files written and fsynced: files/s"))) + tuple(
+    Target(f"files/{sc}", "ops_per_s", 1.0, f"({k}) files/{sc}: "
+           f"{'throughput' if sc == 'seq1m' else 'ops/s'}",
+           "ringloop-epoll", FILES_BASELINE, issue=15)
+    for k, sc in zip("abcd", FILES_SCENARIOS))
+
+
 def flatten_micro(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Micro records (one per loop and round, all benchmarks) as one
     record per benchmark, like the others."""
@@ -156,14 +185,16 @@ def _median(xs: Sequence[float]) -> float | None:
 
 
 def summarize(records: list[dict[str, Any]], scenarios: Sequence[str],
-              loops: Sequence[str]) -> dict[str, dict[str, dict[str, Any]]]:
+              loops: Sequence[str], baseline: str = BASELINE
+              ) -> dict[str, dict[str, dict[str, Any]]]:
     """{scenario: {loop: summary}}: medians over rounds, the median of the
-    per-round ratios to uvloop, and the failure if any run failed."""
+    per-round ratios to `baseline` (uvloop; the files group: aiofiles on
+    uvloop), and the failure if any run failed."""
     flat = flatten_micro(records)
     by: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for rec in flat:
         by.setdefault((rec["scenario"], rec["loop"]), []).append(rec)
-    refs = [BASELINE] + [loop for loop in loops if loop in REFERENCES]
+    refs = [baseline] + [loop for loop in loops if loop in REFERENCES]
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for sc in scenarios:
         bases = {ref: {r["round"]: r for r in by.get((sc, ref), [])
@@ -186,7 +217,7 @@ def summarize(records: list[dict[str, Any]], scenarios: Sequence[str],
                     continue
                 summary[key] = _median(vals)
                 for ref in refs:
-                    if ref != BASELINE and (
+                    if ref != baseline and (
                             ref == loop or key not in ("rps", "us_per_req")):
                         continue
                     base = bases[ref]
@@ -210,35 +241,60 @@ def check_targets(summary: dict[str, dict[str, dict[str, Any]]],
     """Every target (issue 6's, then issue 14's on the scenarios `names`,
     by default those of `summary`) with its measured ratio and status:
     MET, MISSED, NOT RUN, FAILED or NO <reference>."""
+    return [_check(t, summary) for t in list(TARGETS) + issue14_targets(
+        list(summary) if names is None else names)]
+
+
+def check_files_targets(summary: dict[str, dict[str, dict[str, Any]]],
+                        unavailable: dict[str, str] | None = None,
+                        not_run: dict[str, str] | None = None
+                        ) -> list[dict[str, Any]]:
+    """Issue 15's targets on the files group's summary (summarize() with
+    the baseline aiofiles/uvloop); a scenario in `unavailable` (O_DIRECT
+    refused where the data file is) is UNAVAILABLE, with the reason; a
+    target whose implementation could not run (`not_run`: io_uring refused,
+    no ringloop.files) is NOT RUN with the reason."""
     out = []
-    for t in list(TARGETS) + issue14_targets(
-            list(summary) if names is None else names):
-        row: dict[str, Any] = {"scenario": t.scenario, "metric": t.metric,
-                               "bound": t.bound, "what": t.what,
-                               "rule": t.rule, "ratio": None,
-                               "loop": t.loop, "against": t.against,
-                               "issue": t.issue}
-        rows = summary.get(t.scenario, {})
-        got = rows.get(t.loop)
-        if got is None:
-            row["status"] = "NOT RUN"
-        elif "error" in got or "error" in rows.get(t.against, {}):
-            row["status"] = "FAILED"
-        elif got.get(t.ratio_key) is None:
-            row["status"] = f"NO {t.against.upper()}"
-        else:
-            row["ratio"] = got[t.ratio_key]
-            row["range"] = got.get(t.ratio_key + "_range")
-            row["status"] = "MET" if t.check(row["ratio"]) else "MISSED"
-            # A throughput ratio says little when the load generator, not
-            # the server, ran out of CPU: both loops then get its maximum.
-            loads = [rows[loop].get("load_util")
-                     for loop in (t.loop, t.against) if loop in rows]
-            loads = [u for u in loads if u is not None]
-            if t.metric == "rps" and loads and max(loads) >= LOAD_BOUND:
-                row["load_bound"] = max(loads)
+    for t in FILES_TARGETS:
+        row = _check(t, summary)
+        if row["status"] == "NOT RUN" and summary:
+            why = (unavailable or {}).get(t.scenario)
+            if why:
+                row.update(status="UNAVAILABLE", why=why)
+            elif t.loop in (not_run or {}):
+                row["why"] = f"{t.loop}: {(not_run or {})[t.loop]}"
         out.append(row)
     return out
+
+
+def _check(t: Target, summary: dict[str, dict[str, dict[str, Any]]]
+           ) -> dict[str, Any]:
+    """Target t's row: its measured ratio and status."""
+    row: dict[str, Any] = {"scenario": t.scenario, "metric": t.metric,
+                           "bound": t.bound, "what": t.what,
+                           "rule": t.rule, "ratio": None,
+                           "loop": t.loop, "against": t.against,
+                           "issue": t.issue}
+    rows = summary.get(t.scenario, {})
+    got = rows.get(t.loop)
+    if got is None:
+        row["status"] = "NOT RUN"
+    elif "error" in got or "error" in rows.get(t.against, {}):
+        row["status"] = "FAILED"
+    elif got.get(t.ratio_key) is None:
+        row["status"] = f"NO {t.against.upper()}"
+    else:
+        row["ratio"] = got[t.ratio_key]
+        row["range"] = got.get(t.ratio_key + "_range")
+        row["status"] = "MET" if t.check(row["ratio"]) else "MISSED"
+        # A throughput ratio says little when the load generator, not
+        # the server, ran out of CPU: both loops then get its maximum.
+        loads = [rows[loop].get("load_util")
+                 for loop in (t.loop, t.against) if loop in rows]
+        loads = [u for u in loads if u is not None]
+        if t.metric == "rps" and loads and max(loads) >= LOAD_BOUND:
+            row["load_bound"] = max(loads)
+    return row
 
 
 # ---- text ---------------------------------------------------------------
@@ -387,6 +443,149 @@ def ratio_table(summary: dict[str, dict[str, dict[str, Any]]],
     return lines
 
 
+FILES_SHORT = {"ringloop-uring": "rl-uring", "ringloop-epoll": "rl-epoll",
+               "aiofiles/uvloop": "aiof/uvl", "aiofiles/asyncio": "aiof/aio",
+               "executor/uvloop": "exec/uvl", "executor/asyncio": "exec/aio"}
+
+
+# The files scenarios that keep their process's CPU busy (page cache).
+FILES_CPU_BOUND = ("files/rand4k", "files/seq1m")
+
+
+def _impl_order(impl: str) -> int:
+    order = list(FILES_IMPLS)
+    return order.index(impl) if impl in order else len(order)
+
+
+def files_title(scenario: str, params: dict[str, Any]) -> str:
+    """What a files scenario does, with the sizes of this run."""
+    mib = params["size"] // 2**20
+    tasks = params.get("tasks", 64)
+    name = scenario.split("/", 1)[1]
+    if name == "rand4k":
+        what = (f"{tasks} tasks, random 4 KiB reads from a {mib} MiB file "
+                "in the page cache")
+    elif name == "rand4k-direct":
+        what = (f"{tasks} tasks, random 4 KiB reads from a {mib} MiB file "
+                f"with O_DIRECT ({params.get('fs', '?')})")
+    elif name == "seq1m":
+        what = (f"one task reading a {mib} MiB file (page cache) from start "
+                "to end in 1 MiB chunks; ops are chunks")
+    else:
+        what = (f"batches of {params.get('count')} small files (4 KiB) each "
+                f"written and fsynced, {tasks} tasks at once; ops are files")
+    return f"files: {what}  [{scenario}]"
+
+
+def files_tables(files: dict[str, Any]) -> list[str]:
+    """The files group (doc["files"]): a table per scenario with every
+    implementation's ops/s and CPU per op and their ratios to aiofiles on
+    uvloop, the implementations that did not run and why, then a summary of
+    the ratios."""
+    base = files["baseline"]
+    summary = files["summary"]
+    impls = files["impls"]
+    params = files["params"]
+    lines = [f"files group ({params['mode']} mode): ringloop.files against "
+             f"aiofiles and run_in_executor; each run a process of its own"
+             + (f" pinned to CPU {params['cpu']}" if params.get("cpu")
+                is not None else "") +
+             f", {params['warmup']:g} s warm-up + {params['duration']:g} s "
+             f"per run, data file on {params.get('fs', '?')} "
+             f"({params.get('dir')})"]
+    if params["mode"] == "quick":
+        lines.append(f"  quick mode: a {params['size'] // 2**20} MiB file, "
+                     f"batches of {params['count']} small files (the full "
+                     "mode: 256 MiB, 1000 files, 2 s runs, 3 rounds)")
+    lines.append("")
+    ax = "x " + FILES_SHORT.get(base, base)
+    starved = False
+    for sc in files["scenarios"]:
+        lines.append(files_title(sc, params))
+        why = files.get("unavailable", {}).get(sc)
+        if why:
+            lines += [f"  not measured: {why}", ""]
+            continue
+        lines += [f"  {'implementation':<17} {'ops/s':>9} {ax:>9} "
+                  f"{'CPU µs/op':>9} {ax:>9} {'MiB/s':>7} {'cpu':>5} "
+                  f"{'threads':>7}",
+                  f"  {'':<17} {'':>9} {'(>1 good)':>9} {'':>9} "
+                  f"{'(<1 good)':>9}"]
+        rows = summary.get(sc, {})
+        not_run = files.get("not_run", {})
+        for impl in sorted(list(impls) + list(not_run), key=_impl_order):
+            r = rows.get(impl)
+            if impl in not_run:
+                lines.append(f"  {impl:<17} NOT RUN: {not_run[impl]}")
+                continue
+            if r is None:
+                continue
+            if "error" in r:
+                lines.append(f"  {impl:<17} FAILED ({r['failed_runs']} of "
+                             f"{r['runs']} runs): {r['error']}")
+                continue
+            # Page-cache reads keep the CPU busy: less means that other
+            # work on the machine held the process back.
+            util = r.get("server_util")
+            mark = (sc in FILES_CPU_BOUND and util is not None and
+                    util < STARVED_UTIL)
+            starved |= mark
+            lines.append(
+                f"  {impl:<17} {_num(r.get('ops_per_s')):>9} "
+                f"{_x(r.get(ratio_key('ops_per_s', base))):>9} "
+                f"{_num(r.get('us_per_op'), '.2f'):>9} "
+                f"{_x(r.get(ratio_key('us_per_op', base))):>9} "
+                f"{_num(r.get('mib_per_s')):>7} "
+                f"{_pct(util):>5}{'*' if mark else ' '}"
+                f"{_num(r.get('threads')):>7}")
+        lines.append("")
+    lines.append("  CPU µs/op: the process's CPU time (user + system, every "
+                 "thread: getrusage) per operation; cpu: its share of one "
+                 "CPU; threads: the process's threads at the end")
+    if starved:
+        lines.append(f"  * reads from the page cache used less than "
+                     f"{STARVED_UTIL:.0%} of the CPU: other work on the "
+                     "machine held the process back; trust its CPU µs/op "
+                     "more than its ops/s")
+    lines.append("")
+    return lines + files_summary(files)
+
+
+def files_summary(files: dict[str, Any]) -> list[str]:
+    """One line per files scenario: aiofiles on uvloop's ops/s and CPU per
+    op, every other implementation's ratios to them."""
+    base = files["baseline"]
+    others = [i for i in files["impls"] if i != base]
+    names = [FILES_SHORT.get(i, i) for i in others]
+    w = 9
+    n = max([len(sc) for sc in files["scenarios"]] + [8])
+    lines = [f"files summary: ratios to {base} in the same round (ops/s: "
+             ">1 is better; CPU per op: <1 is better)",
+             f"{'':<{n}} {base:^15} | {'ops/s vs ' + base:^{w * len(others)}}"
+             f" | {'CPU/op vs ' + base:^{w * len(others)}}",
+             f"{'scenario':<{n}} {'ops/s':>7} {'µs/op':>7} | " +
+             "".join(f"{x:>{w}}" for x in names) + " | " +
+             "".join(f"{x:>{w}}" for x in names)]
+    for sc in files["scenarios"]:
+        if sc in files.get("unavailable", {}):
+            lines.append(f"{sc:<{n}} O_DIRECT unavailable here")
+            continue
+        rows = files["summary"].get(sc, {})
+        b = rows.get(base, {})
+        fail = "FAILED" if "error" in b else None
+        cells1, cells2 = [], []
+        for impl in others:
+            r = rows.get(impl, {})
+            bad = "FAILED" if "error" in r else None
+            cells1.append(bad or _x(r.get(ratio_key("ops_per_s", base))))
+            cells2.append(bad or _x(r.get(ratio_key("us_per_op", base))))
+        lines.append(f"{sc:<{n}} {fail or _rate(b.get('ops_per_s')):>7} "
+                     f"{'' if fail else _num(b.get('us_per_op'), '.2f'):>7}"
+                     " | " + "".join(f"{c:>{w}}" for c in cells1) + " | " +
+                     "".join(f"{c:>{w}}" for c in cells2))
+    return lines
+
+
 def targets_table(targets: list[dict[str, Any]]) -> list[str]:
     """The targets by issue: status, ratio (median over rounds of the
     per-round ratio; its range when there were several rounds), the rule;
@@ -397,9 +596,10 @@ def targets_table(targets: list[dict[str, Any]]) -> list[str]:
         lines.append(f"targets (issue {issue}): the ratio of the loop to "
                      "the reference measured in the same round, median "
                      "over rounds (reported, never asserted)")
-        not_run = [t for t in mine if t["status"] == "NOT RUN"]
+        not_run = [t for t in mine
+                   if t["status"] == "NOT RUN" and not t.get("why")]
         for t in mine:
-            if t["status"] == "NOT RUN":
+            if t in not_run:
                 continue
             ratio = "-" if t["ratio"] is None else f"{t['ratio']:.3f}x"
             rng = t.get("range")
@@ -409,6 +609,8 @@ def targets_table(targets: list[dict[str, Any]]) -> list[str]:
                   f"{t.get('against', BASELINE)}")
             lines.append(f"  {t['status']:<9} {ratio:>7}  "
                          f"(want {t['rule']:<7}) {vs}: {t['what']}{spread}")
+            if t.get("why"):
+                lines.append(f"  {'':<9} {'':>7}  {'':<14} {t['why']}")
             if t.get("load_bound"):
                 lines.append(f"  {'':<9} {'':>7}  {'':<14} load-bound: the "
                              f"load generator used {t['load_bound']:.0%} of "

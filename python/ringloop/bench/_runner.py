@@ -527,3 +527,41 @@ def run_micro(s: Settings, loop: str) -> dict[str, Any]:
 
 def find_wrk() -> str | None:
     return shutil.which("wrk")
+
+
+def run_files(s: Settings, scenario: str, impl: str, data: str,
+              directory: str, duration: float, warmup: float, count: int,
+              seed: int = 1) -> dict[str, Any]:
+    """One measurement of the files group (_files.py): implementation `impl`
+    on `scenario` ("files/<name>") in a process of its own pinned to the
+    server CPU; ops/s, the process's CPU µs per op (every thread's)."""
+    from ._files import IMPLS
+
+    rec = _record(scenario, impl)
+    name = scenario.split("/", 1)[1]
+    p = _spawn([s.python, "-m", "ringloop.bench._files", impl, name,
+                "--data", data, "--dir", directory, "--duration",
+                str(duration), "--warmup", str(warmup), "--count",
+                str(count), "--seed", str(seed)], s.server_cpu, s.env,
+               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = _finish(p, duration + warmup + 300)
+    try:
+        res = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        rec["error"] = f"exit status {p.returncode}: {_tail(err)}"
+        return rec
+    if res.get("error") or p.returncode:
+        rec["error"] = (res.get("error") or
+                        f"exit status {p.returncode}: {_tail(err)}")
+        return rec
+    rec["server_loop"] = res["loop"]
+    rec["files"] = res
+    rec["error"] = check_identity(IMPLS[impl][0], res["loop"])
+    if rec["error"]:
+        return rec
+    seconds, ops = res["seconds"], res["ops"]
+    rec.update(ok=True, ops_per_s=ops / seconds,
+               us_per_op=res["cpu_s"] * 1e6 / ops,
+               mib_per_s=res["bytes"] / seconds / 2**20,
+               server_util=res["cpu_s"] / seconds, threads=res["threads"])
+    return rec
