@@ -26,7 +26,9 @@
  *     until the callback returns; copy what you keep.
  *   - rl_op_cancel() requests cancellation; it frees nothing. The op still
  *     gets a final completion (with -ECANCELED, or with its real result if it
- *     completed first), and only then is it the caller's again.
+ *     completed first), and only then is it the caller's again. An op
+ *     cancelled (also by rl_cancel_fd() or a close) before the loop ran or
+ *     flushed since its rl_submit() never starts: -ECANCELED, nothing done.
  *   - An RL_OP_CLOSE op first cancels every op in flight on the fd; those
  *     ops get their final completions (usually -ECANCELED) before or in the
  *     same iteration as the close completes. Nothing is freed by the loop.

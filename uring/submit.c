@@ -55,6 +55,9 @@
 #define U_ZC_NOTIF (1u << 6) /* see above */
 #define U_BUNDLE (1u << 7)   /* the recv armed has IORING_RECVSEND_BUNDLE */
 #define U_FIXED (1u << 8)    /* the SQE armed uses the fixed file */
+#define U_VOIDED                                                               \
+    (1u << 9) /* cancelled before the kernel saw its SQE,                      \
+                 which became a NOP: ends with -ECANCELED */
 
 /* The kernel's MAX_RW_COUNT: larger lengths are clamped anyway. */
 #define RL_URING_MAX_RW 0x7ffff000u
@@ -719,10 +722,54 @@ static int prep_cancel_op(struct rl_uring *u, rl_op *op)
     return 0;
 }
 
+/*
+ * op is cancelled while its SQE still waits in the SQ (io_uring_submit()
+ * has not handed it to the kernel): make that SQE a NOP with the same
+ * user_data, so that the op never starts. A cancel request sent after it
+ * would race with the op itself: a send could still move data (the kernel
+ * retries a send whose socket became writable before it looks at the
+ * cancel), which asyncio's abort() never does. True if found.
+ */
+static bool void_unsubmitted(struct rl_uring *u, rl_op *op)
+{
+    struct io_uring_sq *sq = &u->ring.sq;
+    uint64_t ud = (uint64_t)(uintptr_t)op;
+    struct io_uring_sqe *sqe;
+    bool found = false;
+    unsigned i;
+
+    for (i = sq->sqe_head; i != sq->sqe_tail; i++) {
+        sqe = &sq->sqes[i & sq->ring_mask];
+        if (sqe->user_data != ud)
+            continue;
+        /* Keep only a link to what follows: a NOP needs no file, no
+         * buffer, and must post its CQE. */
+        sqe->flags &= IOSQE_IO_LINK | IOSQE_IO_HARDLINK;
+        sqe->opcode = IORING_OP_NOP;
+        sqe->fd = -1;
+        sqe->ioprio = 0;
+        sqe->off = 0;
+        sqe->addr = 0;
+        sqe->len = 0;
+        sqe->rw_flags = 0;
+        sqe->buf_index = 0;
+        sqe->personality = 0;
+        sqe->file_index = 0;
+        sqe->addr3 = 0;
+        sqe->__pad2[0] = 0;
+        found = true;
+    }
+    if (found)
+        set_uflags(op, uflags(op) | U_CANCELED | U_VOIDED);
+    return found;
+}
+
 static int cancel_op(struct rl_uring *u, rl_op *op)
 {
     switch (where(op)) {
     case U_KERNEL:
+        if (void_unsubmitted(u, op))
+            return 0;
         set_uflags(op, uflags(op) | U_CANCELED);
         return prep_cancel_op(u, op);
     case U_NOBUFS:
@@ -745,7 +792,8 @@ static void mark_list(struct rl_list *l)
 
     for (n = l->next; n != l; n = n->next) {
         op = rl_container_of(n, rl_op, node);
-        set_uflags(op, uflags(op) | U_CANCELED);
+        if (!void_unsubmitted(op->loop->backend, op))
+            set_uflags(op, uflags(op) | U_CANCELED);
     }
 }
 
@@ -1159,6 +1207,10 @@ unsigned rl__uring_dispatch(struct rl_uring *u, const struct rl_uring_cqe *c)
         rl__uring_msg_failed(u, (rl_loop *)(uintptr_t)(c->user_data & ~7ull),
                              c->res);
         return 0;
+    }
+    if (uflags(op) & U_VOIDED) { /* the NOP its SQE became */
+        set_uflags(op, uflags(op) & ~U_VOIDED);
+        return complete_final(u, op, -ECANCELED);
     }
     if (uflags(op) & U_ZC)
         return on_zc(u, op, c);

@@ -296,6 +296,48 @@ static void test_cancel_races_completion(void **state)
     rl_loop_free(loop);
 }
 
+/* An op cancelled before the loop ran again never starts: a send to a
+ * writable socket, cancelled by rl_op_cancel() or rl_cancel_fd() right
+ * after rl_submit(), ends with -ECANCELED and the peer gets nothing (on
+ * io_uring its SQE had not reached the kernel yet; a cancel request after
+ * it could lose the race with the send, which asyncio's abort() never
+ * lets happen). */
+static void test_cancel_before_start(void **state)
+{
+    rl_loop *loop = rlt_loop_new(NULL);
+    char peek[64];
+
+    (void)state;
+    for (int by_fd = 0; by_fd < 2; by_fd++) {
+        struct track_log log = {0};
+        struct tracked t = {.log = &log};
+        int sv[2];
+
+        rlt_socketpair(sv);
+        memset(t.buf, 'x', sizeof(t.buf));
+        rl_prep_send(&t.op, sv[0], t.buf, sizeof(t.buf), 0, tracked_cb, &t);
+        assert_int_equal(rl_submit(loop, &t.op), 0);
+        if (by_fd)
+            assert_int_equal(rl_cancel_fd(loop, sv[0]), 0);
+        else
+            assert_int_equal(rl_op_cancel(loop, &t.op), 0);
+        if (!rlt_run_until_count(loop, &log.r[0].finals, 1, RLT_GUARD_MS))
+            fail_msg("no final completion");
+        rlt_run_for(loop, 2);
+        RLT_ASSERT_OK();
+        if (log.r[0].res != -ECANCELED)
+            fail_msg("%s right after submit: final result %s, expected "
+                     "-ECANCELED",
+                     by_fd ? "rl_cancel_fd" : "rl_op_cancel",
+                     rlt_res_str(log.r[0].res));
+        assert_int_equal(recv(sv[1], peek, sizeof(peek), MSG_DONTWAIT), -1);
+        assert_int_equal(errno, EAGAIN);
+        rlt_close(loop, sv[0]);
+        rlt_close(loop, sv[1]);
+    }
+    rl_loop_free(loop);
+}
+
 static void test_cancel_fd(void **state)
 {
     rl_loop *loop = rlt_loop_new(NULL);
@@ -523,8 +565,8 @@ static void test_flush_closes(void **state)
     for (i = 0; i < 2; i++) {
         cl[i] = calloc(1, sizeof(*cl[i]));
         assert_non_null(cl[i]);
-        *cl[i] = (struct tracked){.log = &log, .slot = 1 + i,
-                                  .free_on_final = true};
+        *cl[i] =
+            (struct tracked){.log = &log, .slot = 1 + i, .free_on_final = true};
         rl_prep_close(&cl[i]->op, sv[i][0], tracked_cb, cl[i]);
         assert_int_equal(rl_submit(loop, &cl[i]->op), 0);
     }
@@ -537,8 +579,7 @@ static void test_flush_closes(void **state)
     }
     assert_int_equal(log.finals, 0); /* no callback from rl_loop_flush */
     if (!rlt_run_until_count(loop, &log.finals, 3, RLT_GUARD_MS))
-        fail_msg("after rl_loop_flush: %d of 3 final completions",
-                 log.finals);
+        fail_msg("after rl_loop_flush: %d of 3 final completions", log.finals);
     if (log.r[0].res != -ECANCELED || log.r[1].res != 0 || log.r[2].res != 0)
         fail_msg("results: recv %s, close %s, close %s",
                  rlt_res_str(log.r[0].res), rlt_res_str(log.r[1].res),
@@ -602,7 +643,6 @@ static void test_resubmit_after_cancel(void **state)
     rlt_close(loop, sv[1]);
     rl_loop_free(loop);
 }
-
 
 /*
  * Many descriptors: ops are armed while the fd numbers grow (the uring
@@ -699,8 +739,7 @@ static void test_close_many_fds(void **state)
                      rlt_res_str(recv_op[i].res), rlt_res_str(expect));
         if (i % 3 == 0 && (close_op[i].calls != 1 || close_op[i].res != 0))
             fail_msg("RL_OP_CLOSE of fd %d: %d completion(s), last %s",
-                     sv[i][0], close_op[i].calls,
-                     rlt_res_str(close_op[i].res));
+                     sv[i][0], close_op[i].calls, rlt_res_str(close_op[i].res));
     }
     /* Close the idle peers through the loop: nothing is in flight on them. */
     for (i = 0; i < MANY; i += 3) {
@@ -713,8 +752,7 @@ static void test_close_many_fds(void **state)
     for (i = 0; i < MANY; i += 3) {
         if (close_op[i].calls != 1 || close_op[i].res != 0)
             fail_msg("RL_OP_CLOSE of idle fd %d: %d completion(s), last %s",
-                     sv[i][1], close_op[i].calls,
-                     rlt_res_str(close_op[i].res));
+                     sv[i][1], close_op[i].calls, rlt_res_str(close_op[i].res));
         errno = 0;
         if (fcntl(sv[i][1], F_GETFD) != -1 || errno != EBADF)
             fail_msg("fd %d still open after RL_OP_CLOSE", sv[i][1]);
@@ -735,6 +773,7 @@ int main(void)
         RLT_TEST(test_cancel_parked),
         RLT_TEST(test_cancel_not_in_flight),
         RLT_TEST(test_cancel_races_completion),
+        RLT_TEST(test_cancel_before_start),
         RLT_TEST(test_cancel_fd),
         RLT_TEST(test_close_with_ops_in_flight),
         RLT_TEST(test_free_with_ops_in_flight),
