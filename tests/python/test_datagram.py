@@ -417,6 +417,11 @@ def test_gc_of_a_dropped_transport_with_a_delivery_queued(
     """A transport nobody refers to but the loop, collected while its
     delivery is queued: it lives on, delivers, keeps reading, and goes
     away with the loop (with the ResourceWarning of an unclosed one)."""
+    if "sqpoll" in getattr(loop, "backend_features", ()):
+        # The test needs the datagram sent at one tick to be queued for
+        # delivery at the next; with SQPOLL the kernel thread posts the
+        # completion an iteration or two later (docs/kernel-testers.md).
+        pytest.skip("sqpoll: completions come an iteration later")
     log: list[Any] = []
     t, addr, peer = _endpoint(loop, log)
     ref = weakref.ref(t)
