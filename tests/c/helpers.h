@@ -283,6 +283,25 @@ static inline bool rlt_run_until_count(rl_loop *loop, const int *counter,
     return rlt_run_until(loop, rlt_count_reached, &a, timeout_ms);
 }
 
+static inline void rlt_nop_cb(rl_loop *loop, rl_op *op)
+{
+    (void)loop;
+    *(int *)op->data = op->res == 0 ? 1 : -1;
+}
+
+/* The loop does real work: a NOP goes through it (under a guard timer). */
+static inline bool rlt_loop_works(rl_loop *loop)
+{
+    rl_op op;
+    int done = 0;
+
+    rl_prep_nop(&op, rlt_nop_cb, &done);
+    if (rl_submit(loop, &op) != 0)
+        return false;
+    rlt_run_until_count(loop, &done, 1, RLT_GUARD_MS);
+    return done == 1;
+}
+
 /*
  * Keep the loop running for ms milliseconds (for "nothing else happens"
  * checks; these never assert on how long anything took).

@@ -45,19 +45,6 @@ static void count_cb(rl_loop *loop, rl_op *op)
     *(int *)op->data += op->res >= 0 ? 1 : 1000;
 }
 
-/* A NOP goes through the loop (under a guard timer). */
-static bool loop_nop(rl_loop *loop)
-{
-    rl_op op;
-    int done = 0;
-
-    rl_prep_nop(&op, count_cb, &done);
-    if (rl_submit(loop, &op) != 0)
-        return false;
-    rlt_run_until_count(loop, &done, 1, RLT_GUARD_MS);
-    return done == 1;
-}
-
 /* Echo: n messages of rising size each way over a socketpair, checked byte
  * for byte, then an RL_OP_CLOSE of both ends. */
 static void echo(rl_loop *loop)
@@ -168,7 +155,7 @@ static void test_ring_fd_off(void **state)
     /* "ring_fd" in the enable list is harmless; disable wins. */
     loop = new_loop(RL_BACKEND_URING, RL_FEAT_RING_FD, RL_FEAT_RING_FD);
     assert_false(rl_loop_features(loop) & RL_FEAT_RING_FD);
-    assert_true(loop_nop(loop));
+    assert_true(rlt_loop_works(loop));
     rl_loop_free(loop);
 }
 
@@ -181,7 +168,7 @@ static void *nop_thread(void *arg)
 {
     struct in_thread *t = arg;
 
-    t->ok = loop_nop(t->loop);
+    t->ok = rlt_loop_works(t->loop);
     return NULL;
 }
 
@@ -204,18 +191,18 @@ static void test_ring_fd_threads(void **state)
     (void)state;
     SKIP_WITHOUT_URING();
     loop = new_loop(RL_BACKEND_URING, 0, RL_FEAT_DEFER_TASKRUN);
-    assert_true(nop_in_thread(loop)); /* registers there; thread exits */
-    assert_true(loop_nop(loop));      /* main thread: by the plain fd */
-    assert_true(nop_in_thread(loop)); /* a third thread */
-    assert_true(loop_nop(loop));
+    assert_true(nop_in_thread(loop));  /* registers there; thread exits */
+    assert_true(rlt_loop_works(loop)); /* main thread: by the plain fd */
+    assert_true(nop_in_thread(loop));  /* a third thread */
+    assert_true(rlt_loop_works(loop));
     echo(loop);
     rl_loop_free(loop);
 
     /* Registered by this thread, run by others, freed here. */
     loop = new_loop(RL_BACKEND_URING, 0, RL_FEAT_DEFER_TASKRUN);
-    assert_true(loop_nop(loop));
+    assert_true(rlt_loop_works(loop));
     assert_true(nop_in_thread(loop));
-    assert_true(loop_nop(loop));
+    assert_true(rlt_loop_works(loop));
     rl_loop_free(loop);
 }
 
@@ -232,9 +219,10 @@ static void *pair_thread_fn(void *arg)
 {
     struct pair_thread *p = arg;
 
-    p->ok1 = loop_nop(p->mine); /* registers mine in this thread */
+    p->ok1 = rlt_loop_works(p->mine); /* registers mine in this thread */
     pthread_barrier_wait(p->bar);
-    p->ok2 = loop_nop(p->other); /* the other one, whose index is the same */
+    p->ok2 =
+        rlt_loop_works(p->other); /* the other one, whose index is the same */
     pthread_barrier_wait(p->bar);
     return NULL;
 }
@@ -279,12 +267,12 @@ static void test_ring_fd_fork(void **state)
     (void)state;
     SKIP_WITHOUT_URING();
     loop = new_loop(RL_BACKEND_URING, 0, 0);
-    assert_true(loop_nop(loop)); /* registered in the parent */
+    assert_true(rlt_loop_works(loop)); /* registered in the parent */
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        bool ok = rl_loop_fork(loop) == 0 && loop_nop(loop) && loop_nop(loop) &&
-                  !rlt_failed();
+        bool ok = rl_loop_fork(loop) == 0 && rlt_loop_works(loop) &&
+                  rlt_loop_works(loop) && !rlt_failed();
         if (ok && kernel_at_least(5, 18) &&
             !(rl_loop_features(loop) & RL_FEAT_RING_FD))
             ok = false;
@@ -294,7 +282,7 @@ static void test_ring_fd_fork(void **state)
     assert_int_equal(waitpid(pid, &status, 0), pid);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         fail_msg("the forked child's loop failed (status 0x%x)", status);
-    assert_true(loop_nop(loop)); /* the parent's ring is untouched */
+    assert_true(rlt_loop_works(loop)); /* the parent's ring is untouched */
     echo(loop);
     rl_loop_free(loop);
 }
@@ -333,7 +321,7 @@ static void test_sqpoll_on(void **state)
     assert_int_equal(rl_loop_stats(loop, &st), 0);
     echo(loop);
     for (int i = 0; i < 50; i++)
-        assert_true(loop_nop(loop));
+        assert_true(rlt_loop_works(loop));
     rl_loop_free(loop);
 }
 
@@ -472,7 +460,8 @@ static void refused_child(void)
                 "napi reason \"%s\"",
                 rl_loop_feature_reason(loop, RL_FEAT_NAPI));
     /* ring_fd: refused at the first enter */
-    CHILD_CHECK(loop_nop(loop) && loop_nop(loop), "the loop does not work");
+    CHILD_CHECK(rlt_loop_works(loop) && rlt_loop_works(loop),
+                "the loop does not work");
     CHILD_CHECK(!(rl_loop_features(loop) & RL_FEAT_RING_FD), "ring_fd in use");
     CHILD_CHECK(rl_loop_feature_errno(loop, RL_FEAT_RING_FD) == -EBUSY,
                 "ring_fd errno %d",
@@ -545,7 +534,7 @@ static void test_env_enable(void **state)
     loop = new_loop(RL_BACKEND_URING, 0, 0);
     if (!(rl_loop_features(loop) & RL_FEAT_SQPOLL))
         assert_true(rl_loop_feature_errno(loop, RL_FEAT_SQPOLL) < 0);
-    assert_true(loop_nop(loop));
+    assert_true(rlt_loop_works(loop));
     rl_loop_free(loop);
     /* RINGLOOP_DISABLE wins */
     setenv("RINGLOOP_DISABLE", "sqpoll", 1);

@@ -71,25 +71,6 @@ static int new_loop(rl_loop **loop, int backend, unsigned disable)
     return rl_loop_new(loop, &cfg);
 }
 
-static void nop_cb(rl_loop *loop, rl_op *op)
-{
-    (void)loop;
-    *(int *)op->data = op->res == 0 ? 1 : -1;
-}
-
-/* The loop does real work: a nop completes (under a guard timer). */
-static bool loop_works(rl_loop *loop)
-{
-    rl_op op;
-    int done = 0;
-
-    rl_prep_nop(&op, nop_cb, &done);
-    if (rl_submit(loop, &op) != 0)
-        return false;
-    rlt_run_until_count(loop, &done, 1, RLT_GUARD_MS);
-    return done == 1;
-}
-
 static void test_explicit_backend(void **state)
 {
     struct saved_env be = env_save("RINGLOOP_BACKEND");
@@ -106,7 +87,7 @@ static void test_explicit_backend(void **state)
     if (rl_loop_features(loop) != 0)
         fail_msg("epoll loop reports io_uring fast paths 0x%x",
                  rl_loop_features(loop));
-    assert_true(loop_works(loop));
+    assert_true(rlt_loop_works(loop));
     rl_loop_free(loop);
 
     r = new_loop(&loop, RL_BACKEND_URING, 0);
@@ -123,7 +104,7 @@ static void test_explicit_backend(void **state)
         /* RINGLOOP_DISABLE (the feature matrix) may switch all of them off */
         if (rl_loop_features(loop) == 0 && !getenv("RINGLOOP_DISABLE"))
             fail_msg("uring loop reports no fast path at all");
-        assert_true(loop_works(loop));
+        assert_true(rlt_loop_works(loop));
         rl_loop_free(loop);
     }
 
@@ -181,7 +162,7 @@ static void test_env_and_auto(void **state)
         assert_int_equal(rl_loop_fallback_errno(loop), probe);
         assert_non_null(rl_loop_fallback_reason(loop));
     }
-    assert_true(loop_works(loop));
+    assert_true(rlt_loop_works(loop));
     rl_loop_free(loop);
 }
 
@@ -266,7 +247,7 @@ static void refused_child(int err, const char *errname)
     if (rl_loop_features(loop) != 0)
         child_fail("fallback loop reports fast paths 0x%x",
                    rl_loop_features(loop));
-    if (!loop_works(loop))
+    if (!rlt_loop_works(loop))
         child_fail("the fallback epoll loop does not run a nop");
     rl_loop_free(loop);
 
@@ -436,7 +417,7 @@ static void test_disable(void **state)
         if ((f & bit) || (f & ~base & ~RL_FEAT_COOP_TASKRUN))
             fail_msg("RINGLOOP_DISABLE=%s: features 0x%x (baseline 0x%x)",
                      feature_words[i], f, base);
-        if (!loop_works(loop))
+        if (!rlt_loop_works(loop))
             fail_msg("RINGLOOP_DISABLE=%s: the loop does not run a nop",
                      feature_words[i]);
         rl_loop_free(loop);
@@ -473,7 +454,7 @@ static void test_disable(void **state)
         fail_msg("every fast path disabled: rl_loop_new gave %s",
                  rlt_res_str(r));
     assert_int_equal(rl_loop_features(loop), 0);
-    assert_true(loop_works(loop));
+    assert_true(rlt_loop_works(loop));
     rl_loop_free(loop);
 }
 

@@ -92,6 +92,27 @@ def _check(data: Any, block: int, size: int) -> None:
                        f"{bytes(data[:8]).hex()}, want {size} starting "
                        f"{header(block).hex()}")
 
+async def _seq_read(open_: Any, path: str, size: int, deadline: float) -> int:
+    """Read path from start to end in CHUNK pieces, again and again, until
+    deadline; check each piece; return the pieces read. `open_` is an
+    aiofiles-style open (ringloop.files.open or aiofiles.open)."""
+    n = 0
+    while True:
+        async with open_(path, "rb") as f:
+            off = 0
+            while True:
+                if time.monotonic() >= deadline:
+                    return n
+                data = await f.read(CHUNK)
+                if not data:
+                    break
+                _check(data, off // BLOCK, CHUNK)
+                off += len(data)
+                n += 1
+            if off != size:
+                raise Mismatch(f"read {off} of {size} bytes")
+
+
 
 # ---- the data (made by the runner, in its process) ----------------------
 
@@ -268,21 +289,7 @@ class RingloopFiles(Impl):
         return n
 
     async def seq(self, deadline: float) -> int:
-        n = 0
-        while True:
-            async with self.files.open(self.path, "rb") as f:
-                off = 0
-                while True:
-                    if time.monotonic() >= deadline:
-                        return n
-                    data = await f.read(CHUNK)
-                    if not data:
-                        break
-                    _check(data, off // BLOCK, CHUNK)
-                    off += len(data)
-                    n += 1
-                if off != self.size:
-                    raise Mismatch(f"read {off} of {self.size} bytes")
+        return await _seq_read(self.files.open, self.path, self.size, deadline)
 
     async def write_file(self, path: str, data: bytes) -> None:
         async with self.files.open(path, "wb") as f:
@@ -333,21 +340,7 @@ class Aiofiles(Impl):
         return n
 
     async def seq(self, deadline: float) -> int:
-        n = 0
-        while True:
-            async with self.aiofiles.open(self.path, "rb") as f:
-                off = 0
-                while True:
-                    if time.monotonic() >= deadline:
-                        return n
-                    data = await f.read(CHUNK)
-                    if not data:
-                        break
-                    _check(data, off // BLOCK, CHUNK)
-                    off += len(data)
-                    n += 1
-                if off != self.size:
-                    raise Mismatch(f"read {off} of {self.size} bytes")
+        return await _seq_read(self.aiofiles.open, self.path, self.size, deadline)
 
     async def write_file(self, path: str, data: bytes) -> None:
         async with self.aiofiles.open(path, "wb") as f:
