@@ -138,6 +138,26 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
+
+# measure NAME RESULTS ROUND CONNS SERVER-COMMAND...: start the server (on
+# $port), drive it with loadgen, append the result to RESULTS and print one
+# line. Only errors of the server reach stderr: echo_mt's start-up line
+# ("echo_mt: 2 thread(s), ...") is dropped.
+measure() {
+    local s=$1 out=$2 r=$3 c=$4 line
+    shift 4
+    "$@" 2> >(grep -v '^echo_mt: [0-9]* thread' >&2) &
+    spid=$!
+    line=$("${pin_load[@]}" "$bin/loadgen" --port "$port" \
+        --conns "$c" --size "$size" --duration "$duration" \
+        --warmup "$warmup" --server-pid "$spid" --json) || true
+    cleanup
+    spid=""
+    [ -n "$line" ] || line='{"rps": 0, "errors": -1}'
+    echo "{\"server\": \"$s\", \"round\": $r, \"result\": $line}" >>"$out"
+    printf '  round %d  conns %-3s %-20s %s\n' "$r" "$c" "$s" \
+        "$(echo "$line" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.0f req/s" % d["rps"], "errors %d" % d["errors"] if d["errors"] else "")')"
+}
 trap 'exit 130' INT TERM
 
 if [ "$echo_step" != 0 ]; then
@@ -151,17 +171,8 @@ for ((r = 0; r < rounds; r++)); do
             s=${servers[$(((k + r) % ${#servers[@]}))]}
             port=$((port + 1)) # a fresh port: a dead ring may hold the last
             # shellcheck disable=SC2046
-            "${pin_server[@]}" $(server_cmd "$s" "$port") &
-            spid=$!
-            line=$("${pin_load[@]}" "$bin/loadgen" --port "$port" \
-                --conns "$c" --size "$size" --duration "$duration" \
-                --warmup "$warmup" --server-pid "$spid" --json) || true
-            cleanup
-            spid=""
-            [ -n "$line" ] || line='{"rps": 0, "errors": -1}'
-            echo "{\"server\": \"$s\", \"round\": $r, \"result\": $line}" >>"$results"
-            printf '  round %d  conns %-3s %-15s %s\n' "$r" "$c" "$s" \
-                "$(echo "$line" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.0f req/s" % d["rps"], "errors %d" % d["errors"] if d["errors"] else "")')"
+            measure "$s" "$results" "$r" "$c" \
+                "${pin_server[@]}" $(server_cmd "$s" "$port")
         done
     done
 done
@@ -251,19 +262,9 @@ if [ "${MT:-1}" != 0 ]; then
                 s=${mt_rows[$(((k + r) % ${#mt_rows[@]}))]}
                 IFS=- read -r m t <<<"$s"
                 port=$((port + 1))
-                "${pin_mt[@]}" "$bin/echo_mt" \
-                    --backend uring --mode "$m" --threads "$t" \
-                    --port "$port" 2>/dev/null &
-                spid=$!
-                line=$("${pin_load[@]}" "$bin/loadgen" --port "$port" \
-                    --conns "$c" --size "$size" --duration "$duration" \
-                    --warmup "$warmup" --server-pid "$spid" --json) || true
-                cleanup
-                spid=""
-                [ -n "$line" ] || line='{"rps": 0, "errors": -1}'
-                echo "{\"server\": \"$s\", \"round\": $r, \"result\": $line}" >>"$mt_results"
-                printf '  round %d  conns %-3s %-20s %s\n' "$r" "$c" "$s" \
-                    "$(echo "$line" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.0f req/s" % d["rps"], "errors %d" % d["errors"] if d["errors"] else "")')"
+                measure "$s" "$mt_results" "$r" "$c" "${pin_mt[@]}" \
+                    "$bin/echo_mt" --backend uring --mode "$m" --threads "$t" \
+                    --port "$port"
             done
         done
     done

@@ -151,13 +151,15 @@ void rl_loop_free(rl_loop *loop)
      * cannot submit more (-ECANCELED). Bounded so that a misbehaving
      * kernel cannot hang us. */
     loop->freeing = true;
+    /* Before the pool goes: it walks the queues the pool's delivery
+     * callback may be on. */
+    cancel_fd_msgs(loop);
     rl__pool_free(loop); /* its ops complete first, workers joined */
     if (loop->pending)
         loop->ops->cancel(loop, NULL, -1);
     for (rounds = 0; loop->pending && rounds < 200; rounds++)
         if (loop->ops->wait(loop, 50 * 1000 * 1000) < 0)
             break;
-    cancel_fd_msgs(loop);
     loop->ops->fini(loop);
     rl__timers_fini(loop);
     free(loop);

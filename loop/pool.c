@@ -389,6 +389,9 @@ void rl__pool_free(rl_loop *loop)
         pthread_join(p->threads[i], NULL);
     p->nthreads = 0;
     deliver(loop, &p->cb);
+    /* Its callback may still be on the ready queue (or on the thread-safe
+     * one, which nothing reads once the loop is being freed). */
+    rl_callback_cancel(loop, &p->cb);
     pthread_mutex_lock(&pools_mu);
     rl_list_del(&p->reg);
     pthread_mutex_unlock(&pools_mu);
