@@ -57,6 +57,10 @@ def test_bench_smoke(tmp_path: Any) -> None:
 
     runs = doc["runs"]
     assert len(runs) == len(LOOPS) * (len(SCENARIOS) + 1)
+    # The fast paths each loop ran with, in the document and the text.
+    for loop in LOOPS:
+        feats = doc["loop_features"][loop]
+        assert f"{loop} fast paths: {', '.join(feats) or 'none'}" in p.stdout
     for rec in runs:
         assert rec["ok"], rec["error"]
         backend = rec["loop"].split("-", 1)[1]

@@ -445,6 +445,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "summary": fsummary} if fnames else None
     return {
         "machine": mach,
+        "loop_features": loop_features(records),
         "config": {"mode": "quick" if args.quick else "full",
                    "loops": loops, "skipped_loops": skipped,
                    "extra_loops": extra, "raw_server": raw,
@@ -465,6 +466,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "runs": records,
         "wall_time_s": round(time.monotonic() - t_start, 1),
     }
+
+
+def loop_features(records: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The io_uring/epoll fast paths each ringloop loop ran with, as its
+    server reported them (RINGLOOP_DISABLE and RINGLOOP_ENABLE apply)."""
+    out: dict[str, list[str]] = {}
+    for rec in records:
+        info = rec.get("server_loop") or {}
+        if "backend_features" in info and rec.get("loop") not in out:
+            out[rec["loop"]] = list(info["backend_features"])
+    return out
 
 
 def render(doc: dict[str, Any]) -> list[str]:
@@ -496,6 +508,8 @@ def render(doc: dict[str, Any]) -> list[str]:
         lines += report.ratio_table(summary, names, loops) + [""]
     lines += report.targets_table(doc["targets"]) + [""]
     lines.append("machine: " + report.machine_line(doc["machine"]))
+    for loop, feats in sorted(doc.get("loop_features", {}).items()):
+        lines.append(f"{loop} fast paths: {', '.join(feats) or 'none'}")
     lines.append(
         "Compare ratios within one run; absolute numbers move with the "
         "machine's load. req/s: the load generator's completed echoes (or "
