@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 from typing import Any
 
 import pytest
@@ -37,8 +38,14 @@ class Sink(asyncio.Protocol):
 
 
 @pytest.mark.parametrize("zc", [False, True], ids=["default", "send_zc"])
-def test_mutate_after_write(run: Any, monkeypatch: pytest.MonkeyPatch,
+def test_mutate_after_write(run: Any, kind: str,
+                            monkeypatch: pytest.MonkeyPatch,
                             zc: bool) -> None:
+    if kind == "asyncio" and sys.version_info >= (3, 12):
+        # asyncio 3.12 queues the caller's object itself, uncopied: what a
+        # caller changes after write() is what goes out (a cleared
+        # bytearray sends nothing). ringloop copies, as asyncio did before.
+        pytest.skip("asyncio 3.12+ does not copy a queued bytearray")
     if zc:
         # ringloop-uring: every queued send zero-copy (asyncio and
         # ringloop-epoll ignore these)
