@@ -369,6 +369,25 @@ double process_cpu_ns()
            (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e3;
 }
 
+// Two loops on the benchmark's backend, with or without msg_ring; false
+// (the benchmark marked skipped) if either cannot be made.
+static bool two_loops(benchmark::State &state, bool msg_ring, rl_loop **a,
+                      rl_loop **b)
+{
+    rl_loop_config cfg;
+
+    rl_loop_config_init(&cfg);
+    cfg.backend = rl_bench_backend;
+    cfg.disable = msg_ring ? 0 : RL_FEAT_MSG_RING;
+    if (rl_loop_new(a, &cfg) < 0 || rl_loop_new(b, &cfg) < 0) {
+        if (*a)
+            rl_loop_free(*a);
+        state.SkipWithError("rl_loop_new failed");
+        return false;
+    }
+    return true;
+}
+
 // One iteration: a round trip between two loops on two threads, each hop an
 // rl_call_threadsafe() made from a callback of the sending loop (as
 // loop.call_soon_threadsafe between two ringloop loops). The target sleeps
@@ -378,18 +397,10 @@ double process_cpu_ns()
 // process's CPU time (both threads, user + system) per round trip.
 void BM_CrossLoopRoundTrip(benchmark::State &state)
 {
-    rl_loop_config cfg;
     rl_loop *a = nullptr, *b = nullptr;
 
-    rl_loop_config_init(&cfg);
-    cfg.backend = rl_bench_backend;
-    cfg.disable = state.range(0) ? 0 : RL_FEAT_MSG_RING;
-    if (rl_loop_new(&a, &cfg) < 0 || rl_loop_new(&b, &cfg) < 0) {
-        if (a)
-            rl_loop_free(a);
-        state.SkipWithError("rl_loop_new failed");
+    if (!two_loops(state, state.range(0) != 0, &a, &b))
         return;
-    }
     state.SetLabel(
         std::string(rl_loop_backend_name(a)) +
         (rl_loop_features(a) & RL_FEAT_MSG_RING ? " msg_ring" : " eventfd"));
@@ -473,18 +484,10 @@ void BM_AcceptHandoff(benchmark::State &state)
 {
     constexpr long kWindow = 32;
     const bool handoff = state.range(0) != 0;
-    rl_loop_config cfg;
     rl_loop *a = nullptr, *b = nullptr;
 
-    rl_loop_config_init(&cfg);
-    cfg.backend = rl_bench_backend;
-    cfg.disable = state.range(1) ? 0 : RL_FEAT_MSG_RING;
-    if (rl_loop_new(&a, &cfg) < 0 || rl_loop_new(&b, &cfg) < 0) {
-        if (a)
-            rl_loop_free(a);
-        state.SkipWithError("rl_loop_new failed");
+    if (!two_loops(state, state.range(1) != 0, &a, &b))
         return;
-    }
     state.SetLabel(
         std::string(rl_loop_backend_name(a)) +
         (handoff ? (rl_loop_features(a) & RL_FEAT_MSG_RING ? " handoff msg_ring"

@@ -260,6 +260,8 @@ static int probe_ops(struct rl_uring *u, char *why, size_t whylen)
     for (i = 0; i < sizeof(file_ops) / sizeof(file_ops[0]); i++)
         if (!io_uring_opcode_supported(probe, file_ops[i].op))
             u->pool_opcodes |= 1u << file_ops[i].rl_op;
+    u->zc_ops = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC) &&
+                io_uring_opcode_supported(probe, IORING_OP_SENDMSG_ZC);
     io_uring_free_probe(probe);
     return ret;
 }
@@ -601,7 +603,6 @@ static int uring_msg_wake(rl_loop *from, rl_loop *to)
  */
 static void data_path_init(struct rl_uring *u, unsigned enable)
 {
-    struct io_uring_probe *probe;
     const char *env;
     char *end;
     unsigned long v;
@@ -614,18 +615,12 @@ static void data_path_init(struct rl_uring *u, unsigned enable)
         if (!*end && v > 0 && v <= UINT32_MAX)
             u->zc_min = (unsigned)v;
     }
-    if (!(u->features & RL_FEAT_SEND_ZC))
-        return;
-    probe = io_uring_get_probe_ring(&u->ring);
-    if (!probe || !io_uring_opcode_supported(probe, IORING_OP_SEND_ZC) ||
-        !io_uring_opcode_supported(probe, IORING_OP_SENDMSG_ZC)) {
+    if ((u->features & RL_FEAT_SEND_ZC) && !u->zc_ops) {
         u->features &= ~RL_FEAT_SEND_ZC;
         rl__uring_data_fallback(u, RL_FEAT_SEND_ZC,
                                 "opcode SEND_ZC/SENDMSG_ZC not supported",
                                 EOPNOTSUPP);
     }
-    if (probe)
-        io_uring_free_probe(probe);
 }
 
 static int uring_init(rl_loop *loop, const struct rl_loop_config *cfg,

@@ -66,6 +66,7 @@ struct rl_uring {
     /* File opcodes (1u << RL_OP_*) this kernel's io_uring lacks (the probe;
      * or named in RINGLOOP_TEST_NO_OPCODES): they run on the worker pool. */
     uint32_t pool_opcodes;
+    bool zc_ops; /* the kernel has SEND_ZC and SENDMSG_ZC */
 
     /* wake(): an eventfd whose read is kept armed in the ring */
     int efd;

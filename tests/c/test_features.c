@@ -9,16 +9,13 @@
  * seccomp filter in a forked child). Registered once: it sets the environment
  * itself (RINGLOOP_BACKEND, _DISABLE and _ENABLE are cleared at start).
  */
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <pthread.h>
 #include <stddef.h>
-#include <sys/prctl.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 
 #include "helpers.h"
+#include "seccomp.h"
 
 static bool have_uring;
 
@@ -388,12 +385,6 @@ static void test_napi_off(void **state)
 
 /* ---- refused by the kernel ----------------------------------------------- */
 
-#if defined(__x86_64__)
-#define RLT_AUDIT_ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define RLT_AUDIT_ARCH AUDIT_ARCH_AARCH64
-#endif
-
 #ifdef RLT_AUDIT_ARCH
 /* io_uring_register(2) fails with EINVAL for IORING_REGISTER_NAPI and with
  * EBUSY for IORING_REGISTER_RING_FDS, as a kernel without NAPI and a thread
@@ -416,16 +407,8 @@ static int refuse_registrations(void)
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EBUSY),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
-    struct sock_fprog prog = {
-        .len = (unsigned short)(sizeof(f) / sizeof(f[0])),
-        .filter = f,
-    };
 
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        return -errno;
-    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
-        return -errno;
-    return 0;
+    return rlt_seccomp_install(f, sizeof(f) / sizeof(f[0]));
 }
 
 #define CHILD_CHECK(cond, ...)                                                 \

@@ -5,25 +5,12 @@
  * rl_feature_name/rl_feature_parse; RINGLOOP_DISABLE as rl_loop_features()
  * shows it. Registered once: it sets the environment itself.
  */
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <stdnoreturn.h>
-#include <sys/prctl.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 
 #include "helpers.h"
-
-#if defined(__x86_64__)
-#define RLT_AUDIT_ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define RLT_AUDIT_ARCH AUDIT_ARCH_AARCH64
-#elif defined(__i386__)
-#define RLT_AUDIT_ARCH AUDIT_ARCH_I386
-#elif defined(__riscv) && __riscv_xlen == 64
-#define RLT_AUDIT_ARCH AUDIT_ARCH_RISCV64
-#endif
+#include "seccomp.h"
 
 /* The words, in bit order, that tests.cmake registers RINGLOOP_DISABLE
  * variants for, in bit order, and the opt-ins; checked against the
@@ -193,16 +180,8 @@ static int refuse_io_uring_setup(int err)
                  SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA)),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
-    struct sock_fprog prog = {
-        .len = (unsigned short)(sizeof(f) / sizeof(f[0])),
-        .filter = f,
-    };
 
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        return -errno;
-    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
-        return -errno;
-    return 0;
+    return rlt_seccomp_install(f, sizeof(f) / sizeof(f[0]));
 #else
     (void)err;
     return -ENOTSUP;
