@@ -451,6 +451,13 @@ enum rl_opcode {
 /* op->flags: how to run it */
 #define RL_F_MULTISHOT 0x1u /* accept, recv (loop buffers), poll */
 #define RL_F_VECTORED 0x2u  /* read, write: u.rwv, an iovec array */
+/* recv into buf (not multishot): read when the socket is ready, on the loop
+ * thread just before the callback. io_uring otherwise copies the data into
+ * buf when it arrives, along with every other completion of the batch, so
+ * that with large reads on many sockets the data has left the cache by
+ * the time its callback runs: set it when reads are large (the last one
+ * was). The epoll backend reads at readiness anyway. */
+#define RL_F_AT_READY 0x4u
 
 /* op->cflags: what a completion says */
 #define RL_CQE_MORE 0x1u   /* more completions follow for this op */
@@ -717,6 +724,11 @@ struct rl_loop_stats {
     uint64_t msg_ring_sent; /* uring: rl_call_threadsafe() wakes this loop
                                sent to another loop by IORING_OP_MSG_RING
                                (the rest went by the target's eventfd) */
+    /* Appended: readiness for large data */
+    uint64_t recv_to_readiness; /* uring: multishot recvs moved from the
+                                   buffer ring to POLL_ADD + recv(2) by a
+                                   large read */
+    uint64_t recv_to_ring;      /* uring: and back, after short reads */
 };
 
 /*

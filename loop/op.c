@@ -273,7 +273,10 @@ static bool op_valid(const rl_op *op)
 {
     if (op->opcode >= RL_OP__COUNT || !op->fn)
         return false;
-    if (op->flags & ~(RL_F_MULTISHOT | RL_F_VECTORED))
+    if (op->flags & ~(RL_F_MULTISHOT | RL_F_VECTORED | RL_F_AT_READY))
+        return false;
+    if ((op->flags & RL_F_AT_READY) &&
+        (op->opcode != RL_OP_RECV || (op->flags & RL_F_MULTISHOT)))
         return false;
     if (op->flags & RL_F_VECTORED)
         return (op->opcode == RL_OP_READ || op->opcode == RL_OP_WRITE) &&

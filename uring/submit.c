@@ -58,6 +58,12 @@
 #define U_VOIDED                                                               \
     (1u << 9) /* cancelled before the kernel saw its SQE,                      \
                  which became a NOP: ends with -ECANCELED */
+/* Multishot recv, readiness for large data (uring.h): U_TO_POLL, a cancel
+ * is on its way to the ring's recv, whose end moves the op to U_POLL_RECV;
+ * U_SMALL counts the short recv(2)s in a row since. */
+#define U_TO_POLL (1u << 10)
+#define U_SMALL_SHIFT 11
+#define U_SMALL (3u << U_SMALL_SHIFT)
 
 /* The kernel's MAX_RW_COUNT: larger lengths are clamped anyway. */
 #define RL_URING_MAX_RW 0x7ffff000u
@@ -925,6 +931,20 @@ static int submit_close(struct rl_uring *u, rl_op *op)
     return arm(u, op);
 }
 
+/* The recv(2) buffer of readiness mode, allocated at its first use. */
+static int scratch_get(struct rl_uring *u)
+{
+    size_t len =
+        u->br_size > RL_URING_SCRATCH_MIN ? u->br_size : RL_URING_SCRATCH_MIN;
+
+    if (u->scratch)
+        return 0;
+    if (!(u->scratch = malloc(len)))
+        return -ENOMEM;
+    u->scratch_len = len;
+    return 0;
+}
+
 int rl__uring_submit(rl_loop *loop, rl_op *op)
 {
     struct rl_uring *u = loop->backend;
@@ -941,11 +961,13 @@ int rl__uring_submit(rl_loop *loop, rl_op *op)
         if (u->br_state == RL_URING_BR_NONE)
             bufring_setup(u);
         if (u->br_state != RL_URING_BR_READY) {
-            if (!u->scratch && !(u->scratch = malloc(u->br_size)))
+            if (scratch_get(u) < 0)
                 return -ENOMEM;
             set_mode(op, U_POLL_RECV);
         }
     }
+    if (op->flags & RL_F_AT_READY)
+        set_mode(op, U_POLL_RECV); /* a one-shot recv: recv_at_ready() */
     return arm(u, op);
 }
 
@@ -1040,6 +1062,51 @@ static unsigned deliver_buffers(struct rl_uring *u, rl_op *op, unsigned bid,
     return count;
 }
 
+/* The bytes of one completion that make a multishot recv a large-data one
+ * (uring.h). */
+static uint32_t large_read(const struct rl_uring *u)
+{
+    return u->br_size < RL_URING_LARGE_READ ? u->br_size : RL_URING_LARGE_READ;
+}
+
+/* Move op, a multishot recv from the ring that just got a large piece, to
+ * readiness. A recv the kernel ended (more false) is re-armed so; one still
+ * armed is cancelled, and its last completion (to_poll_ended) arms the
+ * POLL_ADD. A cancel that finds the recv already ended does nothing: the
+ * SQ is consumed in order, so it cannot reach what op arms later. */
+static void to_poll(struct rl_uring *u, rl_op *op, bool more)
+{
+    if ((uflags(op) & U_TO_POLL) || scratch_get(u) < 0)
+        return;
+    if (!more)
+        set_mode(op, U_POLL_RECV);
+    else if (prep_cancel_op(u, op) < 0)
+        return;
+    else
+        set_uflags(op, uflags(op) | U_TO_POLL);
+    set_uflags(op, uflags(op) & ~U_SMALL);
+    u->loop->stats.recv_to_readiness++;
+}
+
+/* The ring's recv of op, which to_poll() cancels, ended with res: from now
+ * on op waits for readiness. True if that was the cancel's doing (nothing
+ * to deliver: the POLL_ADD is armed, or the op ended if it could not be). */
+static bool to_poll_ended(struct rl_uring *u, rl_op *op, int res)
+{
+    int ret;
+
+    set_uflags(op, uflags(op) & ~U_TO_POLL);
+    if (canceled(op))
+        return false; /* the caller's cancel: end as usual */
+    set_mode(op, U_POLL_RECV);
+    if (res != -ECANCELED)
+        return false; /* ended by itself: re-armed (or parked) as usual */
+    ret = arm(u, op);
+    if (ret < 0)
+        defer_final(u, op, ret);
+    return true;
+}
+
 /* Multishot recv from the buffer ring (or single-shot BUFFER_SELECT recv
  * re-armed, when multishot recv is off). */
 static unsigned on_recv_buffer(struct rl_uring *u, rl_op *op,
@@ -1048,7 +1115,12 @@ static unsigned on_recv_buffer(struct rl_uring *u, rl_op *op,
     bool more = c->flags & IORING_CQE_F_MORE;
     unsigned bid = c->flags >> IORING_CQE_BUFFER_SHIFT;
 
+    if (!more && (uflags(op) & U_TO_POLL) && to_poll_ended(u, op, c->res))
+        return 0;
     if (c->res > 0 && (c->flags & IORING_CQE_F_BUFFER)) {
+        if (mode(op) == U_DIRECT && !canceled(op) &&
+            (uint32_t)c->res >= large_read(u))
+            to_poll(u, op, more);
         if (!more)
             rearm_or_defer(u, op);
         return deliver_buffers(u, op, bid, (uint32_t)c->res, c->flags);
@@ -1091,7 +1163,23 @@ static unsigned on_recv_buffer(struct rl_uring *u, rl_op *op,
     return complete_final(u, op, c->res > 0 ? -EIO : c->res);
 }
 
-/* Multishot recv without a buffer ring: the poll fired, recv(2) now. */
+/* A multishot recv in readiness mode read n bytes: after a run of short
+ * reads it goes back to the ring (its next arm). */
+static void maybe_to_ring(struct rl_uring *u, rl_op *op, size_t n)
+{
+    unsigned small = (uflags(op) & U_SMALL) >> U_SMALL_SHIFT;
+
+    small = n < RL_URING_SMALL_READ ? small + 1 : 0;
+    if (small >= RL_URING_SMALL_RUN) {
+        small = 0;
+        set_mode(op, U_DIRECT);
+        u->loop->stats.recv_to_ring++;
+    }
+    set_uflags(op, (uflags(op) & ~U_SMALL) | small << U_SMALL_SHIFT);
+}
+
+/* Multishot recv in readiness mode (no buffer ring, or large data): the
+ * poll fired, recv(2) now. */
 static unsigned recv_emulated(struct rl_uring *u, rl_op *op)
 {
     ssize_t n;
@@ -1099,9 +1187,11 @@ static unsigned recv_emulated(struct rl_uring *u, rl_op *op)
 
     do {
         u->loop->stats.recv_calls++;
-        n = recv(op->fd, u->scratch, u->br_size, MSG_DONTWAIT);
+        n = recv(op->fd, u->scratch, u->scratch_len, MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
     if (n > 0) {
+        if (u->br_state == RL_URING_BR_READY)
+            maybe_to_ring(u, op, (size_t)n);
         rearm_or_defer(u, op);
         rl__op_complete(u->loop, op, (int)n, RL_CQE_MORE | RL_CQE_BUFFER,
                         u->scratch);
@@ -1109,6 +1199,28 @@ static unsigned recv_emulated(struct rl_uring *u, rl_op *op)
     }
     if (n == 0)
         return complete_final(u, op, 0);
+    err = -errno;
+    if (err == -EAGAIN || err == -EWOULDBLOCK) {
+        err = arm(u, op);
+        return err < 0 ? complete_final(u, op, err) : 0;
+    }
+    return complete_final(u, op, err);
+}
+
+/* A one-shot recv with RL_F_AT_READY: the poll fired, recv(2) into the
+ * caller's buffer now. */
+static unsigned recv_at_ready(struct rl_uring *u, rl_op *op)
+{
+    ssize_t n;
+    int err;
+
+    do {
+        u->loop->stats.recv_calls++;
+        n = recv(op->fd, op->u.io.buf, clamp_len(op->u.io.len),
+                 op->u.io.msg_flags | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n >= 0)
+        return complete_final(u, op, (int)n);
     err = -errno;
     if (err == -EAGAIN || err == -EWOULDBLOCK) {
         err = arm(u, op);
@@ -1140,6 +1252,8 @@ static unsigned on_poll(struct rl_uring *u, rl_op *op, int res)
     case U_POLL_CONNECT:
         return complete_final(u, op, sock_error(op->fd));
     case U_POLL_RECV:
+        if (!(op->flags & RL_F_MULTISHOT))
+            return recv_at_ready(u, op);
         return recv_emulated(u, op);
     default: /* U_POLL_RETRY */
         set_mode(op, U_DIRECT);

@@ -38,6 +38,19 @@
 #define RL_URING_BR_SIZE (16 * 1024)
 #define RL_URING_BR_INC_ENTRIES 16
 #define RL_URING_BR_INC_SIZE (256 * 1024)
+/* Multishot recv goes by readiness for large data: a completion of
+ * RL_URING_LARGE_READ bytes or more (or a whole buffer, if they are
+ * smaller) moves the op to POLL_ADD + recv(2) into u->scratch, so that
+ * a large message lands in one buffer that stays in the cache, just before
+ * its callback, instead of in the ring's buffers of every connection at
+ * once (a batch of 64 KiB messages on 50 connections fills 3 MiB of ring
+ * buffers before the first callback runs). RL_URING_SMALL_RUN recv(2)s in
+ * a row under RL_URING_SMALL_READ bytes bring it back to the ring. */
+#define RL_URING_LARGE_READ (32 * 1024)
+#define RL_URING_SMALL_READ (8 * 1024)
+#define RL_URING_SMALL_RUN 4
+/* The recv(2) buffer of readiness mode: at least this large. */
+#define RL_URING_SCRATCH_MIN (256 * 1024)
 
 enum rl_uring_bufring_state {
     RL_URING_BR_NONE = 0, /* not set up yet (lazy) */
@@ -105,7 +118,8 @@ struct rl_uring {
      * (the next piece starts there); the buffer is recycled when a
      * completion comes without IORING_CQE_F_BUF_MORE. */
     uint32_t *br_off;
-    char *scratch; /* br_size bytes for the poll+recv(2) emulation */
+    char *scratch;      /* recv(2) buffer of readiness mode */
+    size_t scratch_len; /* its size: br_size, at least RL_URING_SCRATCH_MIN */
     /* With recv_bundle: the ring slot (a free-running index, masked on
      * use) each buffer was last put in; a bundle's buffers are the slots
      * that follow its first one. */

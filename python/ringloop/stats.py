@@ -212,6 +212,8 @@ _COUNTERS: list[tuple[str, Any]] = [
     ("CQEs dropped", "cq_dropped"),
     ("recv ENOBUFS", "recv_enobufs"),
     ("multishot re-arms", "multishot_rearms"),
+    ("recv to readiness", "recv_to_readiness"),
+    ("recv back to ring", "recv_to_ring"),
     ("pool ops", "pool_ops"),
     ("RWF_NOWAIT hits", "nowait_hits"),
     ("bytes received", "bytes_received"),

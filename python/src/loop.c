@@ -763,6 +763,8 @@ static PyObject *loop_stats(LoopObject *self, PyObject *args, PyObject *kw)
         fail |= PUT_U64(d, "recv_enobufs", st.recv_enobufs);
         fail |= PUT_U64(d, "multishot_rearms", st.multishot_rearms);
         fail |= PUT_U64(d, "msg_ring_sent", st.msg_ring_sent);
+        fail |= PUT_U64(d, "recv_to_readiness", st.recv_to_readiness);
+        fail |= PUT_U64(d, "recv_to_ring", st.recv_to_ring);
     }
     fail |= put(d, "slow_callbacks", PyLong_FromUnsignedLong(self->slow_count));
     fail |= put(d, "slowest_callback_seconds",

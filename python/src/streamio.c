@@ -143,6 +143,19 @@ static int rbuf_get(StreamObject *s)
     return 0;
 }
 
+/* A BufferedProtocol's read of n bytes: large reads are read when the
+ * socket is ready (RL_F_AT_READY), into a buffer still in the cache when
+ * buffer_updated() copies from it, until they get small again. */
+#define RLPY_LARGE_READ (32 * 1024)
+#define RLPY_SMALL_READ (8 * 1024)
+static void note_read(StreamObject *s, Py_ssize_t n)
+{
+    if (n >= RLPY_LARGE_READ)
+        s->read_large = true;
+    else if (n < RLPY_SMALL_READ)
+        s->read_large = false;
+}
+
 /* Submit the read into the buffer held in s->rbuf. */
 static void rbuf_submit(StreamObject *s)
 {
@@ -151,6 +164,8 @@ static void rbuf_submit(StreamObject *s)
 
     rlpy_stream_ops(s)->prep_read(&t->rop, t->fd, s->rbuf.buf,
                                   (size_t)s->rbuf.len, recv_buf_done, s);
+    if (s->read_large && t->rop.opcode == RL_OP_RECV)
+        t->rop.flags |= RL_F_AT_READY;
     ret = rl_submit(t->loop->rl, &t->rop);
     if (ret < 0) {
         PyBuffer_Release(&s->rbuf);
@@ -381,6 +396,7 @@ static void read_again(StreamObject *s)
             read_error(s, -errno);
             return;
         }
+        note_read(s, n);
         if (n == 0) {
             ops->on_eof(s);
             return;
@@ -419,6 +435,7 @@ static void recv_buf_done(rl_loop *rl, rl_op *op)
     if (read_stopped(s))
         goto out_ctx;
     if (res > 0) {
+        note_read(s, res);
         rlpy_cork_begin(s->t.loop);
         r = call_n(s, state(s)->str_buffer_updated, res);
         if (!r)
@@ -655,6 +672,12 @@ static int write_one(StreamObject *s, PyObject *data)
         return -1;
     if (v.len == 0)
         goto out;
+    /* Only bytes are corked: any other buffer may change once write()
+     * returns, so it would be copied to wait for the flush, which costs
+     * more than the send the cork saves (64 KiB bytearray echoes). It goes
+     * out at once, as uncorked, after what is corked. */
+    if (s->corked && !PyBytes_CheckExact(data))
+        t->ops->flush(t);
     if (t->conn_lost) {
         t->conn_lost++;
         goto out;
@@ -662,8 +685,9 @@ static int write_one(StreamObject *s, PyObject *data)
     if (ops->drop_when_closing && t->closing)
         goto out;
     idle = rlpy_stream_write_idle(t);
-    if (s->corked || (t->loop->cork_depth && ops->cork && idle)) {
-        int r = rlpy_cork_write(s, &v, data);
+    if (s->corked || (t->loop->cork_depth && ops->cork && idle &&
+                      PyBytes_CheckExact(data))) {
+        int r = rlpy_cork_write(s, data);
 
         PyBuffer_Release(&v);
         return r;

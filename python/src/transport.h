@@ -193,6 +193,7 @@ typedef struct {
     bool pending_eof; /* EOF seen while paused */
     bool rbuf_held;
     bool rbuf_stale; /* set_protocol() replaced rbuf's protocol */
+    bool read_large; /* BufferedProtocol: reads are large (RL_F_AT_READY) */
     bool eof_req;    /* write_eof() */
     bool corked;     /* cork.c: queued writes wait for the delivery's end */
 } StreamObject;
@@ -274,9 +275,9 @@ void rlpy_stream_dealloc(StreamObject *s);
  * sendmsg per transport (the flush hook) when the delivery returns. */
 void rlpy_cork_begin(LoopObject *loop);
 void rlpy_cork_end(LoopObject *loop);
-/* write() while corked: queue v's bytes (data itself when it is bytes)
- * and list s on the loop. -1 with an exception set. */
-int rlpy_cork_write(StreamObject *s, const Py_buffer *v, PyObject *data);
+/* write() while corked: queue data (a bytes object: other buffers are not
+ * corked) and list s on the loop. -1 with an exception set. */
+int rlpy_cork_write(StreamObject *s, PyObject *data);
 
 /* (The type specs: pyloop.h.) */
 

@@ -26,6 +26,9 @@ set_tests_properties(test_fileops.uring.pool PROPERTIES
   SKIP_RETURN_CODE 77 LABELS "uring" TIMEOUT 120)
 rl_test(test_msgring test_msgring.c GENERIC)
 rl_test(test_datapath test_datapath.c GENERIC)
+# Large reads by readiness (multishot recv leaving the ring and back,
+# RL_F_AT_READY).
+rl_test(test_readiness test_readiness.c GENERIC)
 # Chooses backends itself (explicit, RINGLOOP_BACKEND, auto, seccomp).
 rl_test(test_select test_select.c)
 
@@ -55,6 +58,9 @@ rl_test_disabled(test_poll multishot_poll)
 rl_test_disabled(test_cancel cancel_fd)
 rl_test_disabled(test_cancel multishot_accept)
 rl_test_disabled(test_cancel multishot_recv)
+rl_test_disabled(test_readiness bufring)
+rl_test_disabled(test_readiness multishot_recv)
+rl_test_disabled(test_readiness bufring_inc)
 rl_test_disabled(test_timer ext_arg)
 rl_test_disabled(test_threadsafe ext_arg)
 rl_test_disabled(test_threadsafe defer_taskrun)

@@ -27,6 +27,7 @@ COMMON = {
 URING_ONLY = {
     "sqes_submitted", "cqes_reaped", "cq_overflows", "cq_dropped",
     "recv_enobufs", "multishot_rearms", "msg_ring_sent",
+    "recv_to_readiness", "recv_to_ring",
 }
 OPCODES = {
     "nop", "accept", "connect", "recv", "send", "recvmsg", "sendmsg", "read",
