@@ -169,6 +169,11 @@ struct rl_loop_config {
                               environment, else 4 */
     unsigned enable;       /* opt-in enum rl_feature bits (RL_FEAT_OPT_IN), ORed
                               with RINGLOOP_ENABLE; disable wins */
+    /* io_uring: a multishot recv completion of this many bytes (or a whole
+     * buffer, if they are smaller; 16 KiB at least) moves the recv from the
+     * buffer ring to readiness (POLL_ADD, then recv(2)); 0 = 32 KiB,
+     * UINT_MAX = never. See docs/kernel-data-path.md. */
+    unsigned large_read;
 };
 
 enum rl_run_mode {
@@ -451,12 +456,13 @@ enum rl_opcode {
 /* op->flags: how to run it */
 #define RL_F_MULTISHOT 0x1u /* accept, recv (loop buffers), poll */
 #define RL_F_VECTORED 0x2u  /* read, write: u.rwv, an iovec array */
-/* recv into buf (not multishot): read when the socket is ready, on the loop
- * thread just before the callback. io_uring otherwise copies the data into
- * buf when it arrives, along with every other completion of the batch, so
- * that with large reads on many sockets the data has left the cache by
- * the time its callback runs: set it when reads are large (the last one
- * was). The epoll backend reads at readiness anyway. */
+/* recv into buf (not multishot, not MSG_WAITALL): read when the socket is
+ * ready, on the loop thread just before the callback. io_uring otherwise
+ * copies the data into buf when it arrives, along with every other
+ * completion of the batch, so that with large reads on many sockets the
+ * data has left the cache by the time its callback runs: set it when reads
+ * are large (the last one was). The epoll backend reads at readiness
+ * anyway. */
 #define RL_F_AT_READY 0x4u
 
 /* op->cflags: what a completion says */

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "loop.h"
 
@@ -276,7 +277,8 @@ static bool op_valid(const rl_op *op)
     if (op->flags & ~(RL_F_MULTISHOT | RL_F_VECTORED | RL_F_AT_READY))
         return false;
     if ((op->flags & RL_F_AT_READY) &&
-        (op->opcode != RL_OP_RECV || (op->flags & RL_F_MULTISHOT)))
+        (op->opcode != RL_OP_RECV || (op->flags & RL_F_MULTISHOT) ||
+         (op->u.io.msg_flags & MSG_WAITALL)))
         return false;
     if (op->flags & RL_F_VECTORED)
         return (op->opcode == RL_OP_READ || op->opcode == RL_OP_WRITE) &&

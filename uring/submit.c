@@ -27,6 +27,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1066,7 +1067,13 @@ static unsigned deliver_buffers(struct rl_uring *u, rl_op *op, unsigned bid,
  * (uring.h). */
 static uint32_t large_read(const struct rl_uring *u)
 {
-    return u->br_size < RL_URING_LARGE_READ ? u->br_size : RL_URING_LARGE_READ;
+    uint32_t n = u->br_size < u->large_read ? u->br_size : u->large_read;
+
+    if (u->large_read == UINT_MAX)
+        return UINT32_MAX; /* never */
+    /* Not so small that a run of short reads counts as large: the op
+     * would go back and forth. */
+    return n < 2 * RL_URING_SMALL_READ ? 2 * RL_URING_SMALL_READ : n;
 }
 
 /* Move op, a multishot recv from the ring that just got a large piece, to
@@ -1078,19 +1085,19 @@ static void to_poll(struct rl_uring *u, rl_op *op, bool more)
 {
     if ((uflags(op) & U_TO_POLL) || scratch_get(u) < 0)
         return;
-    if (!more)
-        set_mode(op, U_POLL_RECV);
-    else if (prep_cancel_op(u, op) < 0)
-        return;
-    else
-        set_uflags(op, uflags(op) | U_TO_POLL);
     set_uflags(op, uflags(op) & ~U_SMALL);
-    u->loop->stats.recv_to_readiness++;
+    if (!more) {
+        set_mode(op, U_POLL_RECV);
+        u->loop->stats.recv_to_readiness++;
+    } else if (prep_cancel_op(u, op) == 0) {
+        set_uflags(op, uflags(op) | U_TO_POLL);
+    }
 }
 
 /* The ring's recv of op, which to_poll() cancels, ended with res: from now
- * on op waits for readiness. True if that was the cancel's doing (nothing
- * to deliver: the POLL_ADD is armed, or the op ended if it could not be). */
+ * on op waits for readiness. True if nothing is left to do with res (the
+ * cancel's doing, or a lack of buffers it no longer needs): the POLL_ADD
+ * is armed, or the op ends if it could not be. */
 static bool to_poll_ended(struct rl_uring *u, rl_op *op, int res)
 {
     int ret;
@@ -1099,8 +1106,11 @@ static bool to_poll_ended(struct rl_uring *u, rl_op *op, int res)
     if (canceled(op))
         return false; /* the caller's cancel: end as usual */
     set_mode(op, U_POLL_RECV);
-    if (res != -ECANCELED)
-        return false; /* ended by itself: re-armed (or parked) as usual */
+    u->loop->stats.recv_to_readiness++;
+    /* Ended by itself: re-armed as usual; but no need to wait for buffers
+     * (-ENOBUFS) any more. */
+    if (res != -ECANCELED && res != -ENOBUFS)
+        return false;
     ret = arm(u, op);
     if (ret < 0)
         defer_final(u, op, ret);

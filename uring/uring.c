@@ -644,6 +644,7 @@ static int uring_init(rl_loop *loop, const struct rl_loop_config *cfg,
     rl_list_init(&u->deferred);
     u->br_entries = cfg->bufring_entries; /* 0: bufring_setup() picks */
     u->br_size = cfg->bufring_size;
+    u->large_read = cfg->large_read ? cfg->large_read : RL_URING_LARGE_READ;
     ret = ring_setup(u, sq, disable, enable, why, whylen);
     if (ret < 0)
         goto err_free;

@@ -39,8 +39,9 @@
 #define RL_URING_BR_INC_ENTRIES 16
 #define RL_URING_BR_INC_SIZE (256 * 1024)
 /* Multishot recv goes by readiness for large data: a completion of
- * RL_URING_LARGE_READ bytes or more (or a whole buffer, if they are
- * smaller) moves the op to POLL_ADD + recv(2) into u->scratch, so that
+ * RL_URING_LARGE_READ bytes or more (rl_loop_config.large_read; or a whole
+ * buffer, if they are smaller, but at least 2 x RL_URING_SMALL_READ)
+ * moves the op to POLL_ADD + recv(2) into u->scratch, so that
  * a large message lands in one buffer that stays in the cache, just before
  * its callback, instead of in the ring's buffers of every connection at
  * once (a batch of 64 KiB messages on 50 connections fills 3 MiB of ring
@@ -113,7 +114,8 @@ struct rl_uring {
     char *br_bufs;
     unsigned br_entries;
     unsigned br_size;
-    unsigned br_free; /* buffers the kernel can still pick */
+    unsigned large_read; /* see RL_URING_LARGE_READ; UINT_MAX: never */
+    unsigned br_free;    /* buffers the kernel can still pick */
     /* With bufring_inc: bytes of each buffer the kernel has filled so far
      * (the next piece starts there); the buffer is recycled when a
      * completion comes without IORING_CQE_F_BUF_MORE. */

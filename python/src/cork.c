@@ -32,12 +32,14 @@ void rlpy_cork_end(LoopObject *loop)
     }
 }
 
-int rlpy_cork_write(StreamObject *s, PyObject *data)
+int rlpy_cork_write(StreamObject *s, const Py_buffer *v, PyObject *data)
 {
     TransportObject *t = &s->t;
-    PyObject *keep = Py_NewRef(data); /* bytes: write_one() */
+    PyObject *keep = PyBytes_CheckExact(data)
+                         ? Py_NewRef(data)
+                         : PyBytes_FromStringAndSize(v->buf, v->len);
 
-    if (rlpy_wq_push(&s->wq, keep, 0, !rl_op_in_flight(&t->wop)) < 0)
+    if (!keep || rlpy_wq_push(&s->wq, keep, 0, !rl_op_in_flight(&t->wop)) < 0)
         return -1;
     s->corked = true;
     /* Flushed early (get_write_buffer_size(), ...), s is still listed. */

@@ -658,6 +658,9 @@ static int check_data(PyObject *data)
     return 0;
 }
 
+/* Buffers other than bytes that the cork copies: smaller ones. */
+#define RLPY_CORK_COPY_MAX (16 * 1024)
+
 /* write() without the argument checks. */
 static int write_one(StreamObject *s, PyObject *data)
 {
@@ -666,17 +669,18 @@ static int write_one(StreamObject *s, PyObject *data)
     Py_buffer v;
     PyObject *keep;
     ssize_t n = 0;
-    bool idle;
+    bool idle, corkable;
 
     if (PyObject_GetBuffer(data, &v, PyBUF_SIMPLE) < 0)
         return -1;
     if (v.len == 0)
         goto out;
-    /* Only bytes are corked: any other buffer may change once write()
-     * returns, so it would be copied to wait for the flush, which costs
-     * more than the send the cork saves (64 KiB bytearray echoes). It goes
-     * out at once, as uncorked, after what is corked. */
-    if (s->corked && !PyBytes_CheckExact(data))
+    /* A large buffer other than bytes is not corked: it may change once
+     * write() returns, so it would be copied to wait for the flush, which
+     * costs more than the send the cork saves (64 KiB bytearray echoes).
+     * It goes out at once, as uncorked, after what is corked. */
+    corkable = PyBytes_CheckExact(data) || v.len < RLPY_CORK_COPY_MAX;
+    if (s->corked && !corkable && t->ops->flush)
         t->ops->flush(t);
     if (t->conn_lost) {
         t->conn_lost++;
@@ -685,9 +689,8 @@ static int write_one(StreamObject *s, PyObject *data)
     if (ops->drop_when_closing && t->closing)
         goto out;
     idle = rlpy_stream_write_idle(t);
-    if (s->corked || (t->loop->cork_depth && ops->cork && idle &&
-                      PyBytes_CheckExact(data))) {
-        int r = rlpy_cork_write(s, data);
+    if (s->corked || (t->loop->cork_depth && ops->cork && idle && corkable)) {
+        int r = rlpy_cork_write(s, &v, data);
 
         PyBuffer_Release(&v);
         return r;

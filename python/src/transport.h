@@ -275,9 +275,10 @@ void rlpy_stream_dealloc(StreamObject *s);
  * sendmsg per transport (the flush hook) when the delivery returns. */
 void rlpy_cork_begin(LoopObject *loop);
 void rlpy_cork_end(LoopObject *loop);
-/* write() while corked: queue data (a bytes object: other buffers are not
- * corked) and list s on the loop. -1 with an exception set. */
-int rlpy_cork_write(StreamObject *s, PyObject *data);
+/* write() while corked: queue v's bytes (data itself when it is bytes,
+ * else a copy: write_one() corks only small ones) and list s on the loop.
+ * -1 with an exception set. */
+int rlpy_cork_write(StreamObject *s, const Py_buffer *v, PyObject *data);
 
 /* (The type specs: pyloop.h.) */
 

@@ -7,6 +7,8 @@
  * kernel fills each buffer in pieces, so the connections' data interleave
  * inside one buffer; the backend must hand each piece out where it lies.
  */
+#include <limits.h>
+
 #include "helpers.h"
 
 enum { CONNS = 32, PER_CONN = 256 * 1024, PRELOAD = 32 * 1024 };
@@ -114,7 +116,9 @@ static void wconn_sent(rl_loop *loop, struct rlt_sender *s)
         rlt_fail("submit shutdown: %s", rlt_res_str(r));
 }
 
-static void run_exhaustion(unsigned entries, unsigned size)
+/* large_read: rl_loop_config's (UINT_MAX keeps every recv on the ring, so
+ * that it runs dry again and again; 0 lets large reads move to readiness). */
+static void run_exhaustion(unsigned entries, unsigned size, unsigned large_read)
 {
     struct rl_loop_config cfg;
     struct rconn *rc = calloc(CONNS, sizeof(*rc));
@@ -128,6 +132,7 @@ static void run_exhaustion(unsigned entries, unsigned size)
     rl_loop_config_init(&cfg);
     cfg.bufring_entries = entries;
     cfg.bufring_size = size;
+    cfg.large_read = large_read;
     loop = rlt_loop_new(&cfg);
 
     for (int i = 0; i < CONNS; i++) {
@@ -175,8 +180,9 @@ static void run_exhaustion(unsigned entries, unsigned size)
         assert_int_equal(rc[i].got, PER_CONN);
         completions += rc[i].completions;
     }
-    fprintf(stderr, "%s, %u buffers x %u bytes: %lu recv completions\n",
-            rl_loop_backend_name(loop), entries, size, completions);
+    fprintf(stderr,
+            "%s, %u buffers x %u bytes, large_read %u: %lu recv completions\n",
+            rl_loop_backend_name(loop), entries, size, large_read, completions);
     assert_int_equal(rl_loop_pending(loop), 0);
     for (int i = 0; i < CONNS; i++) {
         rlt_close(loop, rc[i].fd);
@@ -191,13 +197,21 @@ static void run_exhaustion(unsigned entries, unsigned size)
 static void test_exhaustion_4_buffers(void **state)
 {
     (void)state;
-    run_exhaustion(4, 0);
+    run_exhaustion(4, 0, UINT_MAX);
 }
 
 static void test_exhaustion_small_buffers(void **state)
 {
     (void)state;
-    run_exhaustion(4, 512);
+    run_exhaustion(4, 512, UINT_MAX);
+}
+
+/* Large reads move to readiness while the ring runs dry: recvs cancelled
+ * on their way out, ended by -ENOBUFS, parked and re-armed all mix. */
+static void test_exhaustion_with_readiness(void **state)
+{
+    (void)state;
+    run_exhaustion(4, 0, 0);
 }
 
 /* The default buffers: with bufring_inc (Linux 6.12+) a few large ones
@@ -205,7 +219,7 @@ static void test_exhaustion_small_buffers(void **state)
 static void test_default_buffers(void **state)
 {
     (void)state;
-    run_exhaustion(0, 0);
+    run_exhaustion(0, 0, 0);
 }
 
 /* After exhaustion the same loop keeps serving new connections. */
@@ -220,7 +234,7 @@ static void test_recovery_then_new_connection(void **state)
 
     (void)state;
     assert_non_null(data);
-    run_exhaustion(4, 1024);
+    run_exhaustion(4, 1024, UINT_MAX);
 
     rl_loop_config_init(&cfg);
     cfg.bufring_entries = 4;
@@ -256,6 +270,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         RLT_TEST(test_exhaustion_4_buffers),
         RLT_TEST(test_exhaustion_small_buffers),
+        RLT_TEST(test_exhaustion_with_readiness),
         RLT_TEST(test_default_buffers),
         RLT_TEST(test_recovery_then_new_connection),
     };

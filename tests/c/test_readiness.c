@@ -166,6 +166,8 @@ static void run_switching(bool at_ready)
     } else {
         assert_int_equal(st.recv_to_readiness, 0);
     }
+    if (rlt_on_uring(loop) && at_ready) /* read by recv(2), not the ring */
+        assert_true(st.recv_calls > 0);
     assert_int_equal(rl_loop_pending(loop), 0);
     rlt_close(loop, sfd);
     close(cfd);
@@ -221,6 +223,78 @@ static void test_cancel_while_switching(void **state)
     rl_loop_free(loop);
 }
 
+/* The large piece and EOF come together: the recv ends by itself (EOF)
+ * while the cancel that moves it to readiness is still to be submitted.
+ * The final callback re-arms the same op on another socket with data
+ * waiting; that cancel must not reach it. */
+struct reuse {
+    struct rx x;
+    int next_fd;
+    int eofs;
+};
+
+static void reuse_cb(rl_loop *loop, rl_op *op)
+{
+    struct reuse *r = op->data;
+    int ret;
+
+    if (op->res > 0) {
+        r->x.got += (size_t)op->res;
+        if (!(op->cflags & RL_CQE_MORE))
+            rlt_fail("the first socket's recv ended with data");
+        return;
+    }
+    if (op->cflags & RL_CQE_MORE)
+        return;
+    if (op->res != 0) {
+        rlt_fail("final res %s", rlt_res_str(op->res));
+        return;
+    }
+    r->eofs++;
+    if (r->next_fd < 0)
+        return;
+    rl_prep_recv_multishot(op, r->next_fd, reuse_cb, r);
+    r->next_fd = -1;
+    if ((ret = rl_submit(loop, op)) < 0)
+        rlt_fail("re-arm on the second socket: %s", rlt_res_str(ret));
+}
+
+static void test_reuse_after_switch(void **state)
+{
+    uint8_t *pattern = malloc(LARGE);
+    struct reuse r = {0};
+    rl_loop *loop;
+    int c1, s1, c2, s2;
+
+    (void)state;
+    assert_non_null(pattern);
+    rlt_pattern_fill(pattern, LARGE, 3, 0);
+    loop = rlt_loop_new(NULL);
+    rlt_tcp_pair(&c1, &s1);
+    rlt_tcp_pair(&c2, &s2);
+    send_all(c1, pattern, LARGE);
+    shutdown(c1, SHUT_WR);
+    send_all(c2, pattern, LARGE);
+    shutdown(c2, SHUT_WR);
+    r.next_fd = s2;
+    rl_prep_recv_multishot(&r.x.op, s1, reuse_cb, &r);
+    assert_int_equal(rl_submit(loop, &r.x.op), 0);
+    /* Both sockets: every byte, then EOF (never -ECANCELED). */
+    if (!rlt_run_until_count(loop, &r.eofs, 2, RLT_GUARD_MS))
+        fail_msg("%d EOFs, %zu bytes", r.eofs, r.x.got);
+    RLT_ASSERT_OK();
+    assert_int_equal(r.x.got, 2 * LARGE);
+    rlt_run_for(loop, 20);
+    RLT_ASSERT_OK();
+    assert_int_equal(rl_loop_pending(loop), 0);
+    rlt_close(loop, s1);
+    rlt_close(loop, s2);
+    close(c1);
+    close(c2);
+    free(pattern);
+    rl_loop_free(loop);
+}
+
 /* RL_F_AT_READY: a cancel before the socket is ready ends the recv with
  * -ECANCELED; the flag is refused on anything but a one-shot recv. */
 static void test_at_ready_cancel_and_misuse(void **state)
@@ -249,6 +323,9 @@ static void test_at_ready_cancel_and_misuse(void **state)
     rl_prep_recv_multishot(&op, sfd, rlt_nop_cb, NULL);
     op.flags |= RL_F_AT_READY;
     assert_int_equal(rl_submit(loop, &op), -EINVAL);
+    rl_prep_recv(&op, sfd, buf, sizeof(buf), MSG_WAITALL, rlt_nop_cb, NULL);
+    op.flags |= RL_F_AT_READY;
+    assert_int_equal(rl_submit(loop, &op), -EINVAL);
     rl_prep_send(&op, sfd, buf, sizeof(buf), 0, rlt_nop_cb, NULL);
     op.flags |= RL_F_AT_READY;
     assert_int_equal(rl_submit(loop, &op), -EINVAL);
@@ -264,6 +341,7 @@ int main(void)
         RLT_TEST(test_multishot_switches_both_ways),
         RLT_TEST(test_at_ready_recv),
         RLT_TEST(test_cancel_while_switching),
+        RLT_TEST(test_reuse_after_switch),
         RLT_TEST(test_at_ready_cancel_and_misuse),
     };
     int r = rlt_init();
