@@ -16,6 +16,7 @@ import socket
 from typing import Any
 
 import pytest
+from test_write_cork import _serve
 
 LARGE = 64 * 1024
 SMALL = 100
@@ -121,8 +122,10 @@ def test_large_small_large(run: Any, kind: str, style: str) -> None:
 
 
 def test_uncorked_write_keeps_order(run: Any) -> None:
-    """Inside data_received: bytes (corked), then a bytearray (sent at once,
-    after what was corked) changed right after, then bytes again."""
+    """Inside data_received: bytes (corked), then a 20 KiB bytearray (sent
+    at once, after what was corked) changed right after, a small
+    memoryview (copied and corked), then bytes again."""
+    big = _pattern(20 * 1024, 4)
 
     class Mixed(asyncio.Protocol):
         def connection_made(self, transport: Any) -> None:
@@ -130,33 +133,14 @@ def test_uncorked_write_keeps_order(run: Any) -> None:
 
         def data_received(self, data: bytes) -> None:
             self.transport.write(b"one ")
-            buf = bytearray(b"two ")
+            buf = bytearray(big)
             self.transport.write(buf)
-            buf[:] = b"XXX "
-            self.transport.write(memoryview(bytearray(b"three ")))
+            buf[:] = b"X" * len(buf)
+            self.transport.write(memoryview(bytearray(b" three ")))
             self.transport.write(b"four")
             self.transport.close()
 
-    async def main() -> bytes:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(Mixed, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        sock = socket.socket()
-        sock.setblocking(False)
-        try:
-            await loop.sock_connect(sock, ("127.0.0.1", port))
-            await loop.sock_sendall(sock, b"go")
-            got = bytearray()
-            while chunk := await asyncio.wait_for(loop.sock_recv(sock, 4096),
-                                                  10):
-                got += chunk
-            return bytes(got)
-        finally:
-            sock.close()
-            server.close()
-            await server.wait_closed()
-
-    assert run(main()) == b"one two three four"
+    assert run(_serve(Mixed, b"go")) == b"one " + big + b" three four"
 
 
 def test_uncorked_write_after_partial_send(run: Any) -> None:
