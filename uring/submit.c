@@ -246,10 +246,20 @@ static void bufring_sizes(struct rl_uring *u, bool inc, unsigned cfg_entries,
     if (!cfg_entries && !cfg_size && inc) {
         u->br_entries = RL_URING_BR_INC_ENTRIES;
         u->br_size = RL_URING_BR_INC_SIZE;
-        return;
+    } else {
+        u->br_entries = cfg_entries ? cfg_entries : RL_URING_BR_ENTRIES;
+        u->br_size = cfg_size ? cfg_size : RL_URING_BR_SIZE;
     }
-    u->br_entries = cfg_entries ? cfg_entries : RL_URING_BR_ENTRIES;
-    u->br_size = cfg_size ? cfg_size : RL_URING_BR_SIZE;
+    /* The bytes of one completion that make a multishot recv a large-data
+     * one (uring.h): a whole buffer if that is less, but not so few that a
+     * run of short reads would count as large (the op would go back and
+     * forth). UINT_MAX stays: never. */
+    if (u->large_read == UINT_MAX)
+        return;
+    if (u->br_size < u->large_read)
+        u->large_read = u->br_size;
+    if (u->large_read < 2 * RL_URING_SMALL_READ)
+        u->large_read = 2 * RL_URING_SMALL_READ;
 }
 
 /*
@@ -1063,19 +1073,6 @@ static unsigned deliver_buffers(struct rl_uring *u, rl_op *op, unsigned bid,
     return count;
 }
 
-/* The bytes of one completion that make a multishot recv a large-data one
- * (uring.h). */
-static uint32_t large_read(const struct rl_uring *u)
-{
-    uint32_t n = u->br_size < u->large_read ? u->br_size : u->large_read;
-
-    if (u->large_read == UINT_MAX)
-        return UINT32_MAX; /* never */
-    /* Not so small that a run of short reads counts as large: the op
-     * would go back and forth. */
-    return n < 2 * RL_URING_SMALL_READ ? 2 * RL_URING_SMALL_READ : n;
-}
-
 /* Move op, a multishot recv from the ring that just got a large piece, to
  * readiness. A recv the kernel ended (more false) is re-armed so; one still
  * armed is cancelled, and its last completion (to_poll_ended) arms the
@@ -1128,8 +1125,8 @@ static unsigned on_recv_buffer(struct rl_uring *u, rl_op *op,
     if (!more && (uflags(op) & U_TO_POLL) && to_poll_ended(u, op, c->res))
         return 0;
     if (c->res > 0 && (c->flags & IORING_CQE_F_BUFFER)) {
-        if (mode(op) == U_DIRECT && !canceled(op) &&
-            (uint32_t)c->res >= large_read(u))
+        if ((unsigned)c->res >= u->large_read && mode(op) == U_DIRECT &&
+            !canceled(op))
             to_poll(u, op, more);
         if (!more)
             rearm_or_defer(u, op);
@@ -1173,6 +1170,31 @@ static unsigned on_recv_buffer(struct rl_uring *u, rl_op *op,
     return complete_final(u, op, c->res > 0 ? -EIO : c->res);
 }
 
+/* recv(2) now, for a recv in readiness mode: bytes, or -errno. */
+static ssize_t recv_now(struct rl_uring *u, int fd, void *buf, size_t len,
+                        int flags)
+{
+    ssize_t n;
+
+    do {
+        u->loop->stats.recv_calls++;
+        n = recv(fd, buf, len, flags | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
+}
+
+/* A recv in readiness mode failed with err: wait for readiness again
+ * (-EAGAIN) or end op. */
+static unsigned recv_failed(struct rl_uring *u, rl_op *op, int err)
+{
+    if (err == -EAGAIN || err == -EWOULDBLOCK) {
+        err = arm(u, op);
+        if (err == 0)
+            return 0;
+    }
+    return complete_final(u, op, err);
+}
+
 /* A multishot recv in readiness mode read n bytes: after a run of short
  * reads it goes back to the ring (its next arm). */
 static void maybe_to_ring(struct rl_uring *u, rl_op *op, size_t n)
@@ -1192,13 +1214,8 @@ static void maybe_to_ring(struct rl_uring *u, rl_op *op, size_t n)
  * poll fired, recv(2) now. */
 static unsigned recv_emulated(struct rl_uring *u, rl_op *op)
 {
-    ssize_t n;
-    int err;
+    ssize_t n = recv_now(u, op->fd, u->scratch, u->scratch_len, 0);
 
-    do {
-        u->loop->stats.recv_calls++;
-        n = recv(op->fd, u->scratch, u->scratch_len, MSG_DONTWAIT);
-    } while (n < 0 && errno == EINTR);
     if (n > 0) {
         if (u->br_state == RL_URING_BR_READY)
             maybe_to_ring(u, op, (size_t)n);
@@ -1209,34 +1226,17 @@ static unsigned recv_emulated(struct rl_uring *u, rl_op *op)
     }
     if (n == 0)
         return complete_final(u, op, 0);
-    err = -errno;
-    if (err == -EAGAIN || err == -EWOULDBLOCK) {
-        err = arm(u, op);
-        return err < 0 ? complete_final(u, op, err) : 0;
-    }
-    return complete_final(u, op, err);
+    return recv_failed(u, op, (int)n);
 }
 
 /* A one-shot recv with RL_F_AT_READY: the poll fired, recv(2) into the
  * caller's buffer now. */
 static unsigned recv_at_ready(struct rl_uring *u, rl_op *op)
 {
-    ssize_t n;
-    int err;
+    ssize_t n = recv_now(u, op->fd, op->u.io.buf, clamp_len(op->u.io.len),
+                         op->u.io.msg_flags);
 
-    do {
-        u->loop->stats.recv_calls++;
-        n = recv(op->fd, op->u.io.buf, clamp_len(op->u.io.len),
-                 op->u.io.msg_flags | MSG_DONTWAIT);
-    } while (n < 0 && errno == EINTR);
-    if (n >= 0)
-        return complete_final(u, op, (int)n);
-    err = -errno;
-    if (err == -EAGAIN || err == -EWOULDBLOCK) {
-        err = arm(u, op);
-        return err < 0 ? complete_final(u, op, err) : 0;
-    }
-    return complete_final(u, op, err);
+    return n >= 0 ? complete_final(u, op, (int)n) : recv_failed(u, op, (int)n);
 }
 
 static int sock_error(int fd)

@@ -114,7 +114,8 @@ struct rl_uring {
     char *br_bufs;
     unsigned br_entries;
     unsigned br_size;
-    unsigned large_read; /* see RL_URING_LARGE_READ; UINT_MAX: never */
+    unsigned large_read; /* see RL_URING_LARGE_READ (bufring_sizes() fits it
+                            to the buffers); UINT_MAX: never */
     unsigned br_free;    /* buffers the kernel can still pick */
     /* With bufring_inc: bytes of each buffer the kernel has filled so far
      * (the next piece starts there); the buffer is recycled when a
