@@ -101,6 +101,12 @@ static int transport_state(rlpy_state *st)
     Py_DECREF(m);
     if (!st->SocketType || !PyType_Check(st->SocketType))
         goto err_layout;
+    if (!(m = PyImport_ImportModule("socket")))
+        return -1;
+    st->PySocketType = (PyTypeObject *)PyObject_GetAttrString(m, "socket");
+    Py_DECREF(m);
+    if (!st->PySocketType || !PyType_Check(st->PySocketType))
+        goto err_layout;
     st->SocketFamily =
         PyObject_GetAttrString((PyObject *)st->SocketType, "family");
     st->SocketKind = PyObject_GetAttrString((PyObject *)st->SocketType, "type");
@@ -128,6 +134,7 @@ static void transport_state_clear(rlpy_state *st)
     Py_CLEAR(st->TransportSocket);
     Py_CLEAR(st->TransportSocket_sock);
     Py_CLEAR(st->SocketType);
+    Py_CLEAR(st->PySocketType);
     Py_CLEAR(st->SocketFamily);
     Py_CLEAR(st->SocketKind);
 }
@@ -212,6 +219,7 @@ static int rlpy_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->TransportSocket);
     Py_VISIT(st->TransportSocket_sock);
     Py_VISIT(st->SocketType);
+    Py_VISIT(st->PySocketType);
     Py_VISIT(st->SocketFamily);
     Py_VISIT(st->SocketKind);
     return 0;

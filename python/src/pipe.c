@@ -244,7 +244,7 @@ static PyObject *pipe_new(PyTypeObject *tp, PyObject *args, PyObject *kw)
     p->write_end = *end == 'w';
     if (rlpy_tr_init(&p->s.t, &pipe_ops.base, loop, pipe, fd, protocol, NULL,
                      NULL, extra) < 0 ||
-        PyDict_SetItem(p->s.t.extra, ((LoopObject *)loop)->st->str_pipe, pipe) <
+        rlpy_tr_extra_set(&p->s.t, ((LoopObject *)loop)->st->str_pipe, pipe) <
             0 ||
         rlpy_tr_init_done(&p->s.t) < 0) {
         Py_DECREF(p);

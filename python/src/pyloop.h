@@ -127,6 +127,7 @@ typedef struct rlpy_state {
     PyTypeObject *TransportSocket;  /* asyncio.trsock.TransportSocket */
     PyObject *TransportSocket_sock; /* its _sock slot's descriptor */
     PyTypeObject *SocketType;       /* _socket.socket */
+    PyTypeObject *PySocketType;     /* socket.socket */
     PyObject *SocketFamily;         /* its family and type descriptors */
     PyObject *SocketKind;
 #define RLPY_TRANSPORT_NAME(name) PyObject *str_##name;

@@ -11,7 +11,10 @@
  *
  * Creating a transport runs no Python code of ours: the extra info
  * (TransportSocket, sockname, peername) and the server's bookkeeping are
- * made here.
+ * made here. A plain socket's extra info is taken as two addresses and
+ * becomes Python objects on first use (rlpy_tr_extra()): a connection
+ * served without asking for it makes none, and leaves the collector five
+ * fewer objects when its protocol and transport form a cycle.
  */
 #include <errno.h>
 #include <limits.h>
@@ -282,6 +285,10 @@ static PyObject *call_lost(TransportObject *t, PyObject *exc)
                                           exc ? exc : Py_None)
               : Py_NewRef(Py_None);
     t->ops->close_fd(t);
+    /* No read runs in it again: asyncio's reader handle, which held it,
+     * went with the close (a context kept here would wait for the
+     * collector whenever the protocol and the transport form a cycle). */
+    Py_CLEAR(t->context);
     server = t->server;
     t->server = NULL;
     if (server && server != Py_None)
@@ -303,6 +310,13 @@ void rlpy_tr_lost_now(TransportObject *t, const char *msg)
 
 /* ---- construction ------------------------------------------------------ */
 
+int rlpy_tr_extra_set(TransportObject *t, PyObject *key, PyObject *value)
+{
+    if (!t->extra && !(t->extra = PyDict_New()))
+        return -1;
+    return PyDict_SetItem(t->extra, key, value);
+}
+
 /* extra[key] = sock.<meth>(), None on OSError. */
 static int extra_name(TransportObject *t, PyObject *key, PyObject *meth)
 {
@@ -313,35 +327,115 @@ static int extra_name(TransportObject *t, PyObject *key, PyObject *meth)
         PyErr_Clear();
         name = Py_NewRef(Py_None);
     }
-    r = name ? PyDict_SetItem(t->extra, key, name) : -1;
+    r = name ? rlpy_tr_extra_set(t, key, name) : -1;
     Py_XDECREF(name);
     return r;
 }
 
-int rlpy_tr_extra_socket(TransportObject *t)
+/* extra["socket"] = TransportSocket(sock), without running its __init__:
+ * its one slot, set through the slot's descriptor. */
+static int extra_transport_socket(TransportObject *t)
 {
     rlpy_state *st = state(t);
-    PyObject *ts;
+    PyObject *ts = st->TransportSocket->tp_alloc(st->TransportSocket, 0);
     int r;
 
-    /* TransportSocket(sock) without running its __init__: its one slot,
-     * set through the slot's descriptor. */
-    ts = st->TransportSocket->tp_alloc(st->TransportSocket, 0);
     if (!ts)
         return -1;
     r = Py_TYPE(st->TransportSocket_sock)
             ->tp_descr_set(st->TransportSocket_sock, ts, t->sock);
     if (r == 0)
-        r = PyDict_SetItem(t->extra, st->str_socket, ts);
+        r = rlpy_tr_extra_set(t, st->str_socket, ts);
     Py_DECREF(ts);
+    return r;
+}
+
+/* extra[key] = the address names[i] as the socket module makes it. */
+static int extra_addr(TransportObject *t, PyObject *key, int i)
+{
+    PyObject *name =
+        rlpy_sockaddr_to_py((struct sockaddr *)&t->names[i], t->name_len[i]);
+    int r = name ? rlpy_tr_extra_set(t, key, name) : -1;
+
+    Py_XDECREF(name);
+    return r;
+}
+
+PyObject *rlpy_tr_extra(TransportObject *t)
+{
+    rlpy_state *st = state(t);
+
+    if (t->names_lazy) {
+        if ((t->peer_first && extra_addr(t, st->str_peername, 1) < 0) ||
+            extra_transport_socket(t) < 0 ||
+            extra_addr(t, st->str_sockname, 0) < 0 ||
+            (!t->peer_given && !t->peer_first &&
+             extra_addr(t, st->str_peername, 1) < 0))
+            return NULL;
+        t->names_lazy = false;
+    }
+    return t->extra;
+}
+
+/* getsockname(2) or getpeername(2) into names[i]; len 0 (None) where the
+ * socket method would raise OSError. */
+static void take_name(TransportObject *t, int i)
+{
+    socklen_t len = sizeof(t->names[i]);
+    int r = i == 0 ? getsockname(t->fd, (struct sockaddr *)&t->names[i], &len)
+                   : getpeername(t->fd, (struct sockaddr *)&t->names[i], &len);
+
+    t->name_len[i] = r < 0 ? 0 : len;
+}
+
+/* A socket.socket whose addresses addr.c converts as the socket module
+ * does: a subclass may override getsockname(), and other families have
+ * formats of their own. */
+static bool names_in_c(TransportObject *t)
+{
+    rlpy_state *st = state(t);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    PyTypeObject *tp = Py_TYPE(t->sock);
+
+    if (tp != st->PySocketType && tp != st->SocketType)
+        return false;
+    if (getsockname(t->fd, (struct sockaddr *)&ss, &len) < 0 ||
+        len < sizeof(sa_family_t))
+        return false;
+    if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6 &&
+        ss.ss_family != AF_UNIX)
+        return false;
+    memcpy(&t->names[0], &ss, len);
+    t->name_len[0] = len;
+    return true;
+}
+
+int rlpy_tr_extra_socket(TransportObject *t)
+{
+    rlpy_state *st = state(t);
+    int r = t->extra ? PyDict_Contains(t->extra, st->str_peername) : 0;
+
     if (r < 0)
         return -1;
-    if (extra_name(t, st->str_sockname, st->str_getsockname) < 0)
+    t->peer_given = r;
+    /* asyncio's server makes its transports with extra={"peername": the
+     * address accept() gave}: that key comes first. */
+    t->peer_first = !r && t->server != Py_None;
+    if (names_in_c(t)) {
+        if (!t->peer_given)
+            take_name(t, 1);
+        t->names_lazy = true;
+        return 0;
+    }
+    if ((t->peer_first &&
+         extra_name(t, st->str_peername, st->str_getpeername) < 0) ||
+        extra_transport_socket(t) < 0 ||
+        extra_name(t, st->str_sockname, st->str_getsockname) < 0)
         return -1;
-    r = PyDict_Contains(t->extra, st->str_peername);
-    if (r != 0)
-        return r < 0 ? -1 : 0;
-    return extra_name(t, st->str_peername, st->str_getpeername);
+    return t->peer_given || t->peer_first
+               ? 0
+               : extra_name(t, st->str_peername, st->str_getpeername);
 }
 
 int rlpy_tr_check(PyTypeObject *tp, PyObject *loop, PyObject *sock)
@@ -372,14 +466,16 @@ int rlpy_tr_check(PyTypeObject *tp, PyObject *loop, PyObject *sock)
     return (int)fd;
 }
 
-static PyObject *extra_copy(PyObject *extra)
+/* _extra: a copy of the mapping given, or none (0, or -1 with an
+ * exception). */
+static int extra_copy(TransportObject *t, PyObject *extra)
 {
     int given = extra ? PyObject_IsTrue(extra) : 0;
 
-    if (given < 0)
-        return NULL;
-    return given ? PyObject_CallOneArg((PyObject *)&PyDict_Type, extra)
-                 : PyDict_New();
+    if (given <= 0)
+        return given;
+    t->extra = PyObject_CallOneArg((PyObject *)&PyDict_Type, extra);
+    return t->extra ? 0 : -1;
 }
 
 int rlpy_tr_init(TransportObject *t, const struct rlpy_transport_ops *ops,
@@ -405,7 +501,7 @@ int rlpy_tr_init(TransportObject *t, const struct rlpy_transport_ops *ops,
         return -1;
     t->buffered = b;
     t->context = PyContext_CopyCurrent();
-    if (!t->context || !(t->extra = extra_copy(extra)) ||
+    if (!t->context || extra_copy(t, extra) < 0 ||
         rlpy_fd_set_transport(t->loop, fd, (PyObject *)t) < 0)
         return -1;
     return 0;
@@ -599,8 +695,11 @@ static PyObject *tr_get_extra_info(TransportObject *t, PyObject *args,
     if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O:get_extra_info", kwlist,
                                      &name, &dflt))
         return NULL;
-    if (!t->extra)
+    if (!rlpy_tr_extra(t)) {
+        if (PyErr_Occurred())
+            return NULL;
         return Py_NewRef(dflt);
+    }
     if (!PyDict_Check(t->extra))
         return PyObject_CallMethod(t->extra, "get", "OO", name, dflt);
     v = PyDict_GetItemWithError(t->extra, name);
@@ -795,7 +894,28 @@ static PyMethodDef tr_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* asyncio.BaseTransport's _extra, with what is made on first use. */
+static PyObject *get_extra(TransportObject *t, void *c)
+{
+    (void)c;
+    if (!rlpy_tr_extra(t)) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_AttributeError, "_extra");
+        return NULL;
+    }
+    return Py_NewRef(t->extra);
+}
+
+static int set_extra(TransportObject *t, PyObject *v, void *c)
+{
+    (void)c;
+    t->names_lazy = false; /* what is set replaces them */
+    Py_XSETREF(t->extra, Py_XNewRef(v));
+    return 0;
+}
+
 static PyGetSetDef tr_getset[] = {
+    {"_extra", (getter)get_extra, (setter)set_extra, NULL, NULL},
     {"_sock_fd", (getter)get_fd, NULL, NULL, NULL},
     {"_loop", (getter)get_loop, NULL, NULL, NULL},
     {"_conn_lost", (getter)get_conn_lost, NULL, NULL, NULL},

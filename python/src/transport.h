@@ -72,7 +72,7 @@ struct rlpy_transport_ops {
 
 struct TransportObject {
     PyObject_HEAD
-    PyObject *extra; /* asyncio.BaseTransport's _extra slot */
+    PyObject *extra; /* asyncio.BaseTransport's _extra slot (or NULL) */
     const struct rlpy_transport_ops *ops;
     LoopObject *loop;
     PyObject *sock; /* the socket, or the pipe object */
@@ -93,6 +93,14 @@ struct TransportObject {
     bool lost_done;   /* connection_lost() was called */
     bool released;    /* the fd's owner took it back: no finalizer */
     bool cork_listed; /* cork.c: on the loop's corked list */
+    /* A plain socket's extra info is made on first use (rlpy_tr_extra()):
+     * until then _extra lacks socket, sockname and peername, which are
+     * kept here as the kernel gave them at creation (len 0: None). */
+    bool names_lazy;
+    bool peer_given; /* the caller's extra had a peername */
+    bool peer_first; /* accepted: asyncio's server passes peername first */
+    socklen_t name_len[2];
+    struct sockaddr_storage names[2]; /* sockname, peername */
 };
 
 /* OSError(err, strerror(err)), a new reference (NULL on failure). */
@@ -132,8 +140,17 @@ int rlpy_tr_init_done(TransportObject *t);
  * an exception. */
 int rlpy_tr_check(PyTypeObject *tp, PyObject *loop, PyObject *sock);
 /* _extra of a socket: socket (a TransportSocket), sockname, peername
- * (unless given). -1 with an exception. */
+ * (unless given), as asyncio takes them at creation. For a plain
+ * socket.socket of a family addr.c converts, only the two addresses are
+ * taken now (getsockname(2), getpeername(2)); the Python objects are made
+ * when _extra is first used, which a connection served without asking for
+ * them never does. -1 with an exception. */
 int rlpy_tr_extra_socket(TransportObject *t);
+/* _extra with its lazy entries made (NULL without an exception: none);
+ * NULL with an exception on failure. Borrowed. */
+PyObject *rlpy_tr_extra(TransportObject *t);
+/* _extra[key] = value, making _extra when there is none. */
+int rlpy_tr_extra_set(TransportObject *t, PyObject *key, PyObject *value);
 /* Closing a socket's fd: detach it and close it through the loop, which
  * cancels the ops still in flight on it first; or now. */
 void rlpy_tr_close_socket(TransportObject *t);
