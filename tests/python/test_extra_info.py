@@ -172,3 +172,24 @@ def test_extra_given_kept_first(run: Any) -> None:
         assert t.get_extra_info("x") == 1
 
     run(main())
+
+
+def test_socketpair_names(run: Any) -> None:
+    """Unnamed Unix sockets: both names are '' (the socket module's)."""
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        a, b = socket.socketpair()
+        t, proto = await loop.connect_accepted_socket(Quiet, a)
+        b.close()
+        await asyncio.wait_for(proto.lost, TIMEOUT)
+        _check_unaccepted(t, "", "", socket.AF_UNIX)
+
+    run(main())
+
+
+def _check_unaccepted(t: Any, sockname: Any, peername: Any,
+                      family: int) -> None:
+    assert t.get_extra_info("sockname") == sockname
+    assert t.get_extra_info("peername") == peername
+    assert t.get_extra_info("socket").family == family
+    assert list(t._extra) == KEYS
