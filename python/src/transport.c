@@ -317,21 +317,6 @@ int rlpy_tr_extra_set(TransportObject *t, PyObject *key, PyObject *value)
     return PyDict_SetItem(t->extra, key, value);
 }
 
-/* extra[key] = sock.<meth>(), None on OSError. */
-static int extra_name(TransportObject *t, PyObject *key, PyObject *meth)
-{
-    PyObject *name = PyObject_CallMethodNoArgs(t->sock, meth);
-    int r;
-
-    if (!name && PyErr_ExceptionMatches(PyExc_OSError)) {
-        PyErr_Clear();
-        name = Py_NewRef(Py_None);
-    }
-    r = name ? rlpy_tr_extra_set(t, key, name) : -1;
-    Py_XDECREF(name);
-    return r;
-}
-
 /* extra["socket"] = TransportSocket(sock), without running its __init__:
  * its one slot, set through the slot's descriptor. */
 static int extra_transport_socket(TransportObject *t)
@@ -350,30 +335,48 @@ static int extra_transport_socket(TransportObject *t)
     return r;
 }
 
-/* extra[key] = the address names[i] as the socket module makes it. */
-static int extra_addr(TransportObject *t, PyObject *key, int i)
+/* extra["sockname"] (i 0) or extra["peername"] (i 1): names[i] as the
+ * socket module makes it, or else sock.getsockname() / getpeername(),
+ * None on OSError. */
+static int extra_name(TransportObject *t, int i)
 {
-    PyObject *name =
-        rlpy_sockaddr_to_py((struct sockaddr *)&t->names[i], t->name_len[i]);
-    int r = name ? rlpy_tr_extra_set(t, key, name) : -1;
+    rlpy_state *st = state(t);
+    PyObject *name;
+    int r;
 
+    if (t->names_in_c) {
+        name = rlpy_sockaddr_to_py((struct sockaddr *)&t->names[i],
+                                   t->name_len[i]);
+    } else {
+        name = PyObject_CallMethodNoArgs(t->sock, i ? st->str_getpeername
+                                                    : st->str_getsockname);
+        if (!name && PyErr_ExceptionMatches(PyExc_OSError)) {
+            PyErr_Clear();
+            name = Py_NewRef(Py_None);
+        }
+    }
+    r = name ? rlpy_tr_extra_set(t, i ? st->str_peername : st->str_sockname,
+                                 name)
+             : -1;
     Py_XDECREF(name);
     return r;
 }
 
+/* socket, sockname and peername, in asyncio's order. */
+static int extra_fill(TransportObject *t)
+{
+    if ((t->peer == RLPY_PEER_FIRST && extra_name(t, 1) < 0) ||
+        extra_transport_socket(t) < 0 || extra_name(t, 0) < 0 ||
+        (t->peer == RLPY_PEER_LAST && extra_name(t, 1) < 0))
+        return -1;
+    t->names_lazy = false;
+    return 0;
+}
+
 PyObject *rlpy_tr_extra(TransportObject *t)
 {
-    rlpy_state *st = state(t);
-
-    if (t->names_lazy) {
-        if ((t->peer_first && extra_addr(t, st->str_peername, 1) < 0) ||
-            extra_transport_socket(t) < 0 ||
-            extra_addr(t, st->str_sockname, 0) < 0 ||
-            (!t->peer_given && !t->peer_first &&
-             extra_addr(t, st->str_peername, 1) < 0))
-            return NULL;
-        t->names_lazy = false;
-    }
+    if (t->names_lazy && extra_fill(t) < 0)
+        return NULL;
     return t->extra;
 }
 
@@ -394,48 +397,36 @@ static void take_name(TransportObject *t, int i)
 static bool names_in_c(TransportObject *t)
 {
     rlpy_state *st = state(t);
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
     PyTypeObject *tp = Py_TYPE(t->sock);
+    int family;
 
     if (tp != st->PySocketType && tp != st->SocketType)
         return false;
-    if (getsockname(t->fd, (struct sockaddr *)&ss, &len) < 0 ||
-        len < sizeof(sa_family_t))
+    take_name(t, 0);
+    if (t->name_len[0] < sizeof(sa_family_t))
         return false;
-    if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6 &&
-        ss.ss_family != AF_UNIX)
-        return false;
-    memcpy(&t->names[0], &ss, len);
-    t->name_len[0] = len;
-    return true;
+    family = t->names[0].ss_family;
+    return family == AF_INET || family == AF_INET6 || family == AF_UNIX;
 }
 
 int rlpy_tr_extra_socket(TransportObject *t)
 {
-    rlpy_state *st = state(t);
-    int r = t->extra ? PyDict_Contains(t->extra, st->str_peername) : 0;
+    int r = t->extra ? PyDict_Contains(t->extra, state(t)->str_peername) : 0;
 
     if (r < 0)
         return -1;
-    t->peer_given = r;
     /* asyncio's server makes its transports with extra={"peername": the
      * address accept() gave}: that key comes first. */
-    t->peer_first = !r && t->server != Py_None;
-    if (names_in_c(t)) {
-        if (!t->peer_given)
-            take_name(t, 1);
-        t->names_lazy = true;
-        return 0;
-    }
-    if ((t->peer_first &&
-         extra_name(t, st->str_peername, st->str_getpeername) < 0) ||
-        extra_transport_socket(t) < 0 ||
-        extra_name(t, st->str_sockname, st->str_getsockname) < 0)
-        return -1;
-    return t->peer_given || t->peer_first
-               ? 0
-               : extra_name(t, st->str_peername, st->str_getpeername);
+    t->peer = r                      ? RLPY_PEER_GIVEN
+              : t->server != Py_None ? RLPY_PEER_FIRST
+                                     : RLPY_PEER_LAST;
+    t->names_in_c = names_in_c(t);
+    if (!t->names_in_c)
+        return extra_fill(t);
+    if (t->peer != RLPY_PEER_GIVEN)
+        take_name(t, 1);
+    t->names_lazy = true;
+    return 0;
 }
 
 int rlpy_tr_check(PyTypeObject *tp, PyObject *loop, PyObject *sock)

@@ -97,8 +97,10 @@ struct TransportObject {
      * until then _extra lacks socket, sockname and peername, which are
      * kept here as the kernel gave them at creation (len 0: None). */
     bool names_lazy;
-    bool peer_given; /* the caller's extra had a peername */
-    bool peer_first; /* accepted: asyncio's server passes peername first */
+    bool names_in_c; /* names[] are taken (else the socket's methods) */
+    /* Where peername goes: the caller's extra had it; first (a server's
+     * transport: asyncio passes extra={"peername": ...}); or last. */
+    enum { RLPY_PEER_GIVEN, RLPY_PEER_FIRST, RLPY_PEER_LAST } peer;
     socklen_t name_len[2];
     struct sockaddr_storage names[2]; /* sockname, peername */
 };
